@@ -1,0 +1,29 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../src/cli/base-command.js'
+import {stateDirFlag, stateDirOf} from '../../src/cli/agent-flags.js'
+import {lastRunId, summarizeRun} from '../../src/agent/runs.js'
+import {StateDir} from '../../src/agent/state-dir.js'
+import {renderRunSummary} from '../../src/agent/status-text.js'
+import {UserError} from '../../src/errors/user-error.js'
+
+export default class AgentStatus extends BaseCommand {
+  static summary = 'Show the current or last run: state, current step, per-step results.'
+  static flags = {
+    run: Flags.string({description: 'Show this run instead of the last one.'}),
+    'state-dir': stateDirFlag,
+    json: Flags.boolean({description: 'Print the summary as JSON.'}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(AgentStatus)
+    const state = new StateDir(stateDirOf(flags))
+    const run = flags.run ?? lastRunId(state)
+    const summary = run ? summarizeRun(state, run) : undefined
+    if (!summary) {
+      if (flags.json) return this.printJson(null)
+      throw new UserError(run ? `Run ${run} has no journal in ${state.root}.` : `No run has been started in ${state.root} yet.`, 2)
+    }
+    if (flags.json) this.printJson(summary)
+    else process.stdout.write(renderRunSummary(summary))
+  }
+}

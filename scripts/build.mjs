@@ -1,0 +1,40 @@
+// Builds dist/: the agent as one self-contained file (it runs with plain
+// node 18+ on a host with no node_modules) and the fleet CLI for this machine.
+import {build} from 'esbuild'
+import {mkdirSync, readFileSync, writeFileSync, rmSync} from 'node:fs'
+
+const pkg = JSON.parse(readFileSync('package.json', 'utf8'))
+const define = {__FLEET_VERSION__: JSON.stringify(pkg.version)}
+// Bundled CommonJS dependencies call require(); give the ESM bundle one.
+const banner = {js: "import {createRequire as __fleetRequire} from 'node:module'; const require = __fleetRequire(import.meta.url);"}
+
+rmSync('dist/agent', {recursive: true, force: true})
+mkdirSync('dist/agent', {recursive: true})
+await build({
+  entryPoints: ['src/cli/agent-main.ts'],
+  outfile: 'dist/agent/agent.mjs',
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node18',
+  minify: true,
+  legalComments: 'none',
+  // oclif only loads typescript in development mode, which the agent never uses.
+  external: ['typescript'],
+  define,
+  banner,
+  logLevel: 'warning',
+})
+writeFileSync(
+  'dist/agent/package.json',
+  JSON.stringify(
+    {
+      name: 'fleet-agent',
+      version: pkg.version,
+      type: 'module',
+      oclif: {bin: 'agent', commands: {strategy: 'explicit', target: './agent.mjs', identifier: 'COMMANDS'}, topicSeparator: ' '},
+    },
+    null,
+    2,
+  ),
+)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what fleet, its demo and its tests need on a fresh Debian 12 / Ubuntu
+# machine: the Debian packages (only those missing) and the npm packages, then builds dist/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# openssh-server + sudo: the local demo/test hosts; bash, procps: the agent's steps and tests;
+# libvirt, qemu, ipmitool, pyghmi (virshbmc): the workshop playbook's system test.
+packages=(bash procps sudo openssh-server openssh-client)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" != 0 ]; then
+    echo "setup: missing Debian packages: ${missing[*]}; install them as root: apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "setup: installing ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-fund --no-audit
+fi
+npm run --silent build

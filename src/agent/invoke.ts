@@ -1,0 +1,88 @@
+import {redact} from './redact.js'
+import {answerStarter, startDetached, type HandshakeMessage} from './detach.js'
+import {exitCodeFor} from './follow.js'
+import {humanLine} from './human-output.js'
+import {checkSudo, executeRun, prepareRun, type PreparedRun, type RunRequest} from './run.js'
+import {StateDir} from './state-dir.js'
+import {UserError} from '../errors/user-error.js'
+
+type Print = (text: string) => void
+
+/** `agent run` / `agent undo` in the foreground (or as the detached child of `agent start`). */
+export async function runInForeground(req: RunRequest, opts: {json: boolean; dryRun: boolean; detachedChild: boolean}, print: Print): Promise<number> {
+  let prepared: PreparedRun
+  try {
+    prepared = prepareRun(req)
+    if (opts.dryRun) {
+      printPlan(prepared, opts.json, print)
+      return 0
+    }
+    checkSudo(prepared)
+  } catch (e) {
+    if (opts.detachedChild && e instanceof UserError) {
+      answerStarter({kind: 'error', message: e.message, exitCode: e.exitCode})
+      return e.exitCode
+    }
+    throw e
+  }
+  let already: HandshakeMessage | undefined
+  const result = await executeRun(prepared, {
+    onStart: (o) => {
+      if (opts.detachedChild) answerStarter(o)
+      if (o.kind === 'already-running') already = o
+    },
+    onRecord: opts.detachedChild ? undefined : (r) => print(opts.json ? JSON.stringify(r) + '\n' : humanLine(r)),
+  })
+  if (!result) {
+    if (!opts.detachedChild && already?.kind === 'already-running') {
+      throw new UserError(`A run is already going on this host: ${already.run ?? '(starting)'} (pid ${already.pid}); watch it with "agent follow" or wait for it to end.`, 4)
+    }
+    return 4
+  }
+  return exitCodeFor(result.status)
+}
+
+/** `agent start`: validate here, where the user sees errors, then run detached and report the run id. */
+export async function startInBackground(req: RunRequest, runArgs: string[], json: boolean, print: Print): Promise<number> {
+  const prepared = prepareRun(req)
+  checkSudo(prepared)
+  const answer = await startDetached(new StateDir(req.stateDir), runArgs)
+  if (answer.kind === 'error') throw new UserError(answer.message, answer.exitCode)
+  if (json) print(JSON.stringify({run: answer.run, status: answer.kind, ...(answer.kind === 'already-running' ? {pid: answer.pid} : {})}) + '\n')
+  else if (answer.kind === 'already-running') print(`A run is already going on this host: ${answer.run} (pid ${answer.pid}).\n${answer.run}\n`)
+  else print(`${answer.kind === 'resumed' ? 'Resumed' : 'Started'} run ${answer.run}; follow it with: agent follow --run ${answer.run}\n`)
+  return 0
+}
+
+function printPlan(p: PreparedRun, json: boolean, print: Print): void {
+  const secrets = p.playbook.secretValues
+  const steps = p.steps.map((s, i) => ({
+    index: i + 1,
+    id: s.step.id,
+    title: s.step.title,
+    phase: s.step.phase,
+    enabled: s.enabled,
+    needs_root: s.step.needs_root,
+    check: s.check && redact(s.check, secrets),
+    [p.req.mode === 'undo' ? 'undo' : 'run']: redact((p.req.mode === 'undo' ? s.undo : s.run) ?? '', secrets) || undefined,
+    verify: s.verify && redact(s.verify, secrets),
+    template: s.template && {dest: s.template.dest, mode: s.template.mode?.toString(8), content: redact(s.template.content, secrets)},
+    wait_for: s.wait_for,
+    reboot: s.reboot,
+  }))
+  if (json) {
+    print(JSON.stringify({playbook: p.playbook.name, mode: p.req.mode, facts: p.facts, steps}) + '\n')
+    return
+  }
+  print(`Dry run of playbook ${p.playbook.name} (${p.req.mode}), ${steps.length} steps; nothing is changed.\n`)
+  for (const s of steps) {
+    print(`[${s.index}/${steps.length}] ${s.id}: ${s.title}${s.enabled ? '' : ' (skipped: condition false)'}${s.needs_root ? ' [root]' : ''}\n`)
+    for (const key of ['check', 'run', 'undo', 'verify'] as const) {
+      const v = (s as Record<string, unknown>)[key]
+      if (typeof v === 'string') print(`    ${key}: ${v.replace(/\n/g, '\n      ')}\n`)
+    }
+    if (s.template) print(`    template -> ${s.template.dest}\n      ${s.template.content.replace(/\n/g, '\n      ')}\n`)
+    if (s.wait_for) print(`    wait for ${s.wait_for.tcp ? `tcp ${s.wait_for.tcp.host}:${s.wait_for.tcp.port}` : s.wait_for.command} (up to ${s.wait_for.timeout_s}s)\n`)
+    if (s.reboot) print(`    reboot: ${s.reboot.command}\n`)
+  }
+}

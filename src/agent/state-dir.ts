@@ -1,0 +1,51 @@
+import {mkdirSync} from 'node:fs'
+import {homedir} from 'node:os'
+import {join} from 'node:path'
+
+/**
+ * Where the agent keeps runs, journals, step logs and its lock:
+ * /var/lib/fleet-agent for root, otherwise $XDG_STATE_HOME/fleet-agent
+ * (~/.local/state/fleet-agent). `--state-dir` overrides it.
+ */
+export function defaultStateDir(): string {
+  if (process.getuid?.() === 0) return '/var/lib/fleet-agent'
+  const base = process.env.XDG_STATE_HOME || join(homedir(), '.local', 'state')
+  return join(base, 'fleet-agent')
+}
+
+export class StateDir {
+  constructor(readonly root: string) {}
+
+  get runsDir(): string {
+    return join(this.root, 'runs')
+  }
+  get lockPath(): string {
+    return join(this.root, 'lock')
+  }
+  get lastRunPath(): string {
+    return join(this.root, 'last-run')
+  }
+  /** Where a detached run's stray stdout/stderr go (its records go to the journal). */
+  get detachedOutput(): string {
+    return join(this.root, 'agent.out')
+  }
+  runDir(run: string): string {
+    return join(this.runsDir, run)
+  }
+  journal(run: string): string {
+    return join(this.runDir(run), 'journal.jsonl')
+  }
+  meta(run: string): string {
+    return join(this.runDir(run), 'meta.json')
+  }
+  logsDir(run: string): string {
+    return join(this.runDir(run), 'logs')
+  }
+  stepLog(run: string, step: string): string {
+    return join(this.logsDir(run), `${step}.log`)
+  }
+
+  ensure(): void {
+    mkdirSync(this.runsDir, {recursive: true, mode: 0o700})
+  }
+}

@@ -1,0 +1,22 @@
+import {Command} from '@oclif/core'
+import {UserError} from '../errors/user-error.js'
+
+/**
+ * Commands of both CLIs extend this: a UserError (bad file, bad flag value)
+ * is printed as its one sentence with no stack trace, and sets the exit code.
+ */
+export abstract class BaseCommand extends Command {
+  protected async catch(err: Error & {exitCode?: number}): Promise<unknown> {
+    if (err instanceof UserError) {
+      process.stderr.write(`Error: ${err.message}\n`)
+      process.exitCode = err.exitCode
+      return undefined
+    }
+    return super.catch(err)
+  }
+
+  /** Print one JSON value as a line (for --json and NDJSON output). */
+  protected printJson(value: unknown): void {
+    process.stdout.write(JSON.stringify(value) + '\n')
+  }
+}

@@ -1,0 +1,192 @@
+import {createHash} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import {dirname, resolve} from 'node:path'
+import {UserError} from '../errors/user-error.js'
+import {playbookSchema, varsFileSchema, type StepSpec} from './schema.js'
+import {checkSyntax, findQuotedInterpolation} from './render.js'
+import {lineOf, parseYamlFile, zodProblem, type YamlFile} from './yaml-places.js'
+import {
+  DEFAULT_REBOOT_COMMAND,
+  DEFAULT_RETRY_DELAY_S,
+  DEFAULT_TIMEOUT_S,
+  DEFAULT_WAIT_INTERVAL_S,
+  DEFAULT_WAIT_TIMEOUT_S,
+  type Phase,
+  type Playbook,
+  type Step,
+} from './types.js'
+
+const SHELL_FIELDS = ['check', 'run', 'verify', 'undo'] as const
+
+function readText(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8')
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code
+    throw new UserError(`${file}: cannot read the ${what} (${code === 'ENOENT' ? 'no such file' : code ?? String(e)}).`)
+  }
+}
+
+/**
+ * Load, validate and resolve a playbook and its vars file. Everything a run
+ * needs is checked here, before anything runs: schema, duplicate ids,
+ * template syntax, template files, unknown or missing vars.
+ */
+export function loadPlaybook(path: string, varsPath?: string): Playbook {
+  const file = resolve(path)
+  const text = readText(path, 'playbook')
+  const y = parseYamlFile(path, text)
+  const parsed = playbookSchema.safeParse(y.data)
+  if (!parsed.success) throw zodProblem(y, parsed.error)
+  const spec = parsed.data
+  const dir = dirname(file)
+  const hash = createHash('sha256').update(text)
+
+  const defaults = spec.defaults ?? {}
+  const phases: Phase[] = []
+  const steps: Step[] = []
+  const seen = new Map<string, number>()
+  const groups = spec.phases ?? [{id: undefined, title: undefined, steps: spec.steps ?? []}]
+  groups.forEach((group, gi) => {
+    if (group.id !== undefined) {
+      const at = ['phases', gi, 'id']
+      claimId(y, seen, group.id, at, 'phase')
+      phases.push({id: group.id, title: group.title ?? group.id, steps: group.steps.map((s) => s.id)})
+    }
+    group.steps.forEach((s, si) => {
+      const at: PropertyKey[] = group.id !== undefined ? ['phases', gi, 'steps', si] : ['steps', si]
+      claimId(y, seen, s.id, [...at, 'id'], 'step')
+      steps.push(buildStep(y, s, at, group.id, defaults))
+      if (s.template) hash.update(readTemplate(y, dir, s.template.src, [...at, 'template', 'src']))
+    })
+  })
+
+  const {vars, secrets} = resolveVars(y, spec.vars ?? {}, varsPath)
+  const secretValues = secrets.map((n) => vars[n]).filter((v): v is string | number => typeof v === 'string' || typeof v === 'number').map(String).filter((v) => v.length > 0)
+  return {
+    name: spec.name,
+    description: spec.description,
+    path: file,
+    dir,
+    hash: hash.digest('hex'),
+    vars,
+    secrets,
+    secretValues,
+    varsHash: createHash('sha256').update(JSON.stringify(vars)).digest('hex'),
+    logs: spec.logs ?? [],
+    phases,
+    steps,
+  }
+}
+
+function claimId(y: YamlFile, seen: Map<string, number>, id: string, at: PropertyKey[], kind: string): void {
+  const line = lineOf(y, at)
+  const first = seen.get(id)
+  if (first !== undefined) throw new UserError(`${y.file}:${line}: field "id": ${kind} id "${id}" is already used on line ${first}.`)
+  seen.set(id, line)
+}
+
+function buildStep(y: YamlFile, s: StepSpec, at: PropertyKey[], phase: string | undefined, defaults: {timeout?: number; retries?: number; retry_delay?: number; needs_root?: boolean}): Step {
+  const fail = (field: string, message: string): never => {
+    throw new UserError(`${y.file}:${lineOf(y, [...at, ...field.split('.')])}: field "steps[${s.id}].${field}": ${message}.`)
+  }
+  const templated: Array<[string, string | undefined]> = [
+    ...SHELL_FIELDS.map((f): [string, string | undefined] => [f, s[f]]),
+    ['when', s.when],
+    ['template.dest', s.template?.dest],
+    ['wait_for.tcp', s.wait_for?.tcp],
+    ['wait_for.command', s.wait_for?.command],
+    ['reboot.command', s.reboot?.command],
+    ...Object.entries(s.env ?? {}).map(([k, v]): [string, string] => [`env.${k}`, v]),
+  ]
+  for (const [field, value] of templated) {
+    if (value === undefined) continue
+    try {
+      checkSyntax(field === 'when' ? `{% if ${value} %}{% endif %}` : value)
+    } catch (e) {
+      fail(field, `template error: ${(e as Error).message.replace(/, line:\d+, col:\d+$/, '')}`)
+    }
+  }
+  for (const field of [...SHELL_FIELDS, 'wait_for.command'] as const) {
+    const value = field === 'wait_for.command' ? s.wait_for?.command : s[field]
+    const quoted = value && findQuotedInterpolation(value)
+    if (quoted) fail(field, `${quoted} is quoted twice; values are shell-quoted automatically, so drop the quotes around {{ }}`)
+  }
+  return {
+    id: s.id,
+    title: s.title ?? s.id,
+    phase,
+    when: s.when,
+    needs_root: s.needs_root ?? defaults.needs_root ?? false,
+    env: s.env ?? {},
+    timeout_s: s.timeout ?? defaults.timeout ?? DEFAULT_TIMEOUT_S,
+    retries: s.retries ?? defaults.retries ?? 0,
+    retry_delay_s: s.retry_delay ?? defaults.retry_delay ?? DEFAULT_RETRY_DELAY_S,
+    check: s.check,
+    run: s.run,
+    verify: s.verify,
+    undo: s.undo,
+    template: s.template,
+    wait_for: s.wait_for && {
+      tcp: s.wait_for.tcp,
+      command: s.wait_for.command,
+      timeout_s: s.wait_for.timeout ?? DEFAULT_WAIT_TIMEOUT_S,
+      interval_s: s.wait_for.interval ?? DEFAULT_WAIT_INTERVAL_S,
+    },
+    reboot: s.reboot && {command: s.reboot.command ?? DEFAULT_REBOOT_COMMAND},
+    line: lineOf(y, at),
+  }
+}
+
+function readTemplate(y: YamlFile, dir: string, src: string, at: PropertyKey[]): string {
+  const file = resolve(dir, src)
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch {
+    throw new UserError(`${y.file}:${lineOf(y, at)}: field "template.src": ${src} does not exist beside the playbook.`)
+  }
+  try {
+    checkSyntax(text)
+  } catch (e) {
+    throw new UserError(`${file}: template error: ${(e as Error).message}.`)
+  }
+  return text
+}
+
+type VarSpecs = NonNullable<ReturnType<typeof playbookSchema.parse>['vars']>
+
+function resolveVars(y: YamlFile, specs: VarSpecs, varsPath: string | undefined): {vars: Record<string, unknown>; secrets: string[]} {
+  const vars: Record<string, unknown> = {}
+  const secrets: string[] = []
+  const missing: string[] = []
+  for (const [name, spec] of Object.entries(specs)) {
+    const isMapSpec = spec !== null && typeof spec === 'object' && !Array.isArray(spec) && ('secret' in spec || 'description' in spec || 'value' in spec) && Object.keys(spec).every((k) => ['secret', 'value', 'description'].includes(k))
+    if (isMapSpec) {
+      const m = spec as {secret?: boolean; value?: unknown}
+      if (m.secret) secrets.push(name)
+      if (m.value !== undefined) vars[name] = m.value
+      else missing.push(name)
+    } else vars[name] = spec
+  }
+  if (varsPath) {
+    const vy = parseYamlFile(varsPath, readText(varsPath, 'vars file'))
+    if (vy.data === null || vy.data === undefined) {
+      // An empty vars file sets nothing.
+    } else {
+      const parsed = varsFileSchema.safeParse(vy.data)
+      if (!parsed.success) throw zodProblem(vy, parsed.error)
+      for (const [name, value] of Object.entries(parsed.data)) {
+        if (!(name in specs)) {
+          throw new UserError(`${varsPath}:${lineOf(vy, [name])}: field "${name}": the playbook ${y.file} has no var of that name (its vars: ${Object.keys(specs).join(', ') || 'none'}).`)
+        }
+        vars[name] = value
+      }
+    }
+  }
+  const unset = missing.filter((n) => !(n in vars))
+  if (unset.length) {
+    throw new UserError(`${y.file}:${lineOf(y, ['vars', unset[0]])}: field "vars.${unset[0]}": has no value; give it in the vars file (--vars FILE).`)
+  }
+  return {vars, secrets}
+}

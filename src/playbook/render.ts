@@ -1,0 +1,69 @@
+import {Liquid} from 'liquidjs'
+import {shq} from '../shell/quote.js'
+
+/**
+ * Templating is LiquidJS, whose `{{ var }}` and `{% if %}` read like the
+ * Jinja2 an Ansible user knows. Two engines: in shell fields (check, run,
+ * undo, verify, env) every interpolated value is shell-quoted by the shared
+ * helper, so a value can never break out of its word; template files render
+ * values as they are. Undefined variables are errors, never empty strings.
+ */
+const shell = new Liquid({strictVariables: true, outputEscape: (v: unknown) => shq(stringify(v))})
+const text = new Liquid({strictVariables: true})
+
+function stringify(v: unknown): string {
+  if (v === null || v === undefined) return ''
+  if (typeof v === 'object') return JSON.stringify(v)
+  return String(v)
+}
+
+export type Scope = Record<string, unknown>
+
+export function renderShell(template: string, scope: Scope): string {
+  return shell.parseAndRenderSync(template, scope)
+}
+
+export function renderText(template: string, scope: Scope): string {
+  return text.parseAndRenderSync(template, scope)
+}
+
+/** A `when` condition: a Liquid expression such as `facts.os.id == "debian" and allow_emulation`. */
+export function evalCondition(expr: string, scope: Scope): boolean {
+  return text.parseAndRenderSync(`{% if ${expr} %}1{% endif %}`, scope) === '1'
+}
+
+/** Syntax check without rendering, so a broken template is refused before anything runs. */
+export function checkSyntax(template: string): void {
+  text.parse(template)
+}
+
+/**
+ * A `{{ }}` inside shell quotes would quote an already-quoted value: values
+ * are quoted for the shell automatically, so the surrounding quotes are a
+ * mistake. Scans the script's quoting (single, double, backslash) to find one.
+ */
+export function findQuotedInterpolation(script: string): string | undefined {
+  let quote: "'" | '"' | undefined
+  for (let i = 0; i < script.length; i++) {
+    const c = script[i]
+    if (c === '\\' && quote !== "'") {
+      i++
+      continue
+    }
+    if (script.startsWith('{{', i) && quote) {
+      const end = script.indexOf('}}', i)
+      return `${quote}...${script.slice(i, end === -1 ? undefined : end + 2)}...${quote}`
+    }
+    if (c === "'" || c === '"') {
+      if (!quote) quote = c
+      else if (quote === c) quote = undefined
+    }
+    // A comment runs to the end of its line; its quotes are not quoting.
+    if (c === '#' && !quote && (i === 0 || /\s/.test(script[i - 1]))) {
+      const nl = script.indexOf('\n', i)
+      if (nl === -1) break
+      i = nl
+    }
+  }
+  return undefined
+}

@@ -1,0 +1,51 @@
+/** A playbook after loading: validated, defaults applied, phases flattened. */
+export interface Step {
+  id: string
+  title: string
+  phase?: string
+  when?: string
+  needs_root: boolean
+  env: Record<string, string>
+  timeout_s: number
+  retries: number
+  retry_delay_s: number
+  check?: string
+  run?: string
+  verify?: string
+  undo?: string
+  template?: {src: string; dest: string; mode?: string}
+  wait_for?: {tcp?: string; command?: string; timeout_s: number; interval_s: number}
+  reboot?: {command: string}
+  line: number
+}
+
+export interface Phase {
+  id: string
+  title: string
+  steps: string[]
+}
+
+export interface Playbook {
+  name: string
+  description?: string
+  /** Absolute path of the playbook file; templates are found beside it. */
+  path: string
+  dir: string
+  /** sha256 over the playbook file and every template it uses. */
+  hash: string
+  vars: Record<string, unknown>
+  /** Names of the vars marked secret, and their values, to redact. */
+  secrets: string[]
+  secretValues: string[]
+  /** sha256 over the effective var values, so a resumed run knows its inputs did not change. */
+  varsHash: string
+  logs: string[]
+  phases: Phase[]
+  steps: Step[]
+}
+
+export const DEFAULT_TIMEOUT_S = 1800
+export const DEFAULT_RETRY_DELAY_S = 2
+export const DEFAULT_WAIT_TIMEOUT_S = 300
+export const DEFAULT_WAIT_INTERVAL_S = 1
+export const DEFAULT_REBOOT_COMMAND = 'systemctl reboot || shutdown -r now || reboot'

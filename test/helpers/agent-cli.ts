@@ -1,0 +1,64 @@
+import {spawn, spawnSync} from 'node:child_process'
+import {mkdtempSync, readFileSync, existsSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join, resolve} from 'node:path'
+import {parseRecord, type JournalRecord} from '../../src/protocol/index.js'
+
+export const AGENT = resolve('dist/agent/agent.mjs')
+
+export interface Result {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+export function tempDir(prefix = 'fleet-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix))
+}
+
+/** Run the bundled agent as a real child process. HOME is the test's own, so demo work dirs do not collide. */
+export function agent(args: string[], opts: {home: string; env?: Record<string, string>; cwd?: string; agentPath?: string}): Promise<Result> {
+  return new Promise((resolvePromise, reject) => {
+    const child = spawn(process.execPath, [opts.agentPath ?? AGENT, ...args], {
+      cwd: opts.cwd,
+      env: {...process.env, HOME: opts.home, NO_COLOR: '1', ...opts.env},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (d) => (stdout += d))
+    child.stderr.on('data', (d) => (stderr += d))
+    child.on('error', reject)
+    child.on('close', (code) => resolvePromise({code, stdout, stderr}))
+  })
+}
+
+export function agentSync(args: string[], opts: {home: string; env?: Record<string, string>}): Result {
+  const r = spawnSync(process.execPath, [AGENT, ...args], {env: {...process.env, HOME: opts.home, ...opts.env}, encoding: 'utf8'})
+  return {code: r.status, stdout: r.stdout, stderr: r.stderr}
+}
+
+export function journalOf(stateDir: string, run: string): JournalRecord[] {
+  const path = join(stateDir, 'runs', run, 'journal.jsonl')
+  if (!existsSync(path)) return []
+  return readFileSync(path, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map(parseRecord)
+}
+
+export function lastRun(stateDir: string): string {
+  return readFileSync(join(stateDir, 'last-run'), 'utf8').trim()
+}
+
+export async function waitUntil(what: string, cond: () => boolean, timeoutMs = 20_000): Promise<void> {
+  const end = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > end) throw new Error(`timed out waiting until ${what}`)
+    await new Promise((r) => setTimeout(r, 25))
+  }
+}
+
+export function ndjson(text: string): JournalRecord[] {
+  return text.split('\n').filter(Boolean).map(parseRecord)
+}
