@@ -10,14 +10,18 @@ export interface LockInfo {
   since: string
 }
 
-function procStart(pid: number): string {
+/** Fields of /proc/PID/stat after the parenthesised command name (state is [0], start time [19]). */
+function procStat(pid: number): string[] {
   try {
-    // Field 22 of /proc/PID/stat, counted after the parenthesised command name.
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? ''
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   } catch {
-    return ''
+    return []
   }
+}
+
+function procStart(pid: number): string {
+  return procStat(pid)[19] ?? ''
 }
 
 export function isAlive(info: LockInfo): boolean {
@@ -27,7 +31,9 @@ export function isAlive(info: LockInfo): boolean {
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EPERM') return false
   }
-  return procStart(info.pid) === info.pid_start
+  const stat = procStat(info.pid)
+  // A zombie (killed, not yet reaped by its parent) holds nothing any more.
+  return stat[0] !== undefined && stat[0] !== 'Z' && stat[19] === info.pid_start
 }
 
 export function readLock(path: string): LockInfo | undefined {

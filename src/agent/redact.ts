@@ -3,7 +3,7 @@ export const REDACTED = '********'
 /** Replace every secret value in `text`. Longest first, so a secret containing another is hidden whole. */
 export function redact(text: string, secrets: readonly string[]): string {
   let out = text
-  for (const s of secrets) if (s) out = out.split(s).join(REDACTED)
+  for (const s of [...secrets].sort((a, b) => b.length - a.length)) if (s) out = out.split(s).join(REDACTED)
   return out
 }
 

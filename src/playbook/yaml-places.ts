@@ -15,7 +15,7 @@ export function parseYamlFile(file: string, text: string): YamlFile {
   const doc = parseDocument(text, {lineCounter: lines, prettyErrors: false, uniqueKeys: true})
   const err = doc.errors[0]
   if (err) {
-    const line = err.linePos?.[0]?.line ?? 1
+    const line = lines.linePos(Math.min(err.pos[0], Math.max(0, text.length - 1))).line
     const what = err.message.split('\n')[0].replace(/ at line \d+, column \d+.*$/, '')
     throw new UserError(`${file}:${line}: not valid YAML: ${what}.`)
   }

@@ -1,0 +1,77 @@
+import {existsSync, mkdirSync, readdirSync, statSync, writeFileSync} from 'node:fs'
+import {join, resolve} from 'node:path'
+import {describe, expect, it} from 'vitest'
+import {agent, tempDir} from '../helpers/agent-cli.js'
+
+const GOOD_STEP = '  - id: ok\n    run: echo ok\n'
+
+/** [name, playbook text, vars text or undefined, expected line, expected field or message part] */
+const CASES: Array<[string, string, string | undefined, number, RegExp]> = [
+  ['YAML syntax', 'name: x\nsteps:\n  - id: a\n    run: [unclosed\n', undefined, 4, /not valid YAML/],
+  ['a wrong type', `name: x\nsteps:\n${GOOD_STEP}  - id: b\n    run: echo b\n    timeout: soon\n`, undefined, 7, /field "steps\[b\]\.timeout": expected number, received string/],
+  ['an unknown field', `name: x\nsteps:\n${GOOD_STEP}  - id: c\n    comand: echo c\n`, undefined, 6, /field "steps\[c\]\.comand": unknown field/],
+  ['a step with no action', `name: x\nsteps:\n${GOOD_STEP}  - id: d\n    title: nothing\n`, undefined, 5, /field "steps\[d\]": needs one of "run", "template", "wait_for" or "reboot"/],
+  ['a duplicate step id', `name: x\nsteps:\n${GOOD_STEP}  - id: ok\n    run: echo again\n`, undefined, 5, /field "id": step id "ok" is already used on line 3/],
+  ['an undefined var', `name: x\nvars:\n  dir: /tmp\nsteps:\n  - id: e\n    run: ls {{ dri }}\n`, undefined, 5, /field "steps\[e\]\.run": undefined variable: dri/],
+  ['a quoted interpolation', `name: x\nvars:\n  dir: /tmp\nsteps:\n  - id: f\n    run: ls "{{ dir }}"\n`, undefined, 6, /field "steps\[f\]\.run": .*quoted twice/],
+  ['a bad id', `name: x\nsteps:\n  - id: Bad Id\n    run: echo\n`, undefined, 3, /field "steps\[Bad Id\]\.id": must be lower-case/],
+  ['an unknown var in the vars file', `name: x\nvars:\n  dir: /tmp\nsteps:\n${GOOD_STEP}`, 'dir: /var\ndri: /oops\n', 2, /vars\.yaml:2: field "dri": the playbook .* has no var of that name/],
+  ['a vars file that is not a map', `name: x\nvars:\n  dir: /tmp\nsteps:\n${GOOD_STEP}`, '- a\n- b\n', 1, /vars\.yaml:1: field "\(top level\)"/],
+  ['a secret with no value', `name: x\nvars:\n  token: {secret: true}\nsteps:\n${GOOD_STEP}`, undefined, 3, /field "vars\.token": has no value; give it in the vars file/],
+  ['a missing template', `name: x\nsteps:\n  - id: t\n    template: {src: nope.conf, dest: /tmp/x}\n`, undefined, 4, /field "template\.src": nope\.conf does not exist/],
+]
+
+function snapshot(dir: string): string {
+  if (!existsSync(dir)) return '(none)'
+  return readdirSync(dir, {recursive: true})
+    .map((f) => `${f}:${statSync(join(dir, String(f))).mtimeMs}`)
+    .sort()
+    .join('\n')
+}
+
+describe('bad input is refused before anything runs', () => {
+  it.each(CASES)('%s: one sentence with file, line and field; exit 2; state dir untouched', async (_name, playbook, vars, line, pattern) => {
+    const home = tempDir()
+    const pb = join(home, 'pb.yaml')
+    writeFileSync(pb, playbook)
+    const args = ['run', '-p', pb, '--state-dir', join(home, 'state')]
+    if (vars !== undefined) {
+      writeFileSync(join(home, 'vars.yaml'), vars)
+      args.push('--vars', join(home, 'vars.yaml'))
+    }
+    for (const cmd of ['run', 'start']) {
+      args[0] = cmd
+      const r = await agent(args, {home})
+      expect(r.code, r.stderr).toBe(2)
+      expect(r.stdout).toBe('')
+      const lines = r.stderr.split('\n').filter(Boolean)
+      expect(lines, r.stderr).toHaveLength(1)
+      expect(lines[0]).not.toMatch(/\n\s+at /)
+      const file = pattern.source.startsWith('vars') ? 'vars.yaml' : 'pb.yaml'
+      expect(lines[0]).toMatch(new RegExp(`^Error: \\S*${file.replace('.', '\\.')}:${line}: `))
+      expect(lines[0]).toMatch(pattern)
+      expect(existsSync(join(home, 'state'))).toBe(false)
+    }
+  })
+
+  it('leaves an existing state dir exactly as it was', async () => {
+    const home = tempDir()
+    const state = join(home, 'state')
+    expect((await agent(['run', '-p', resolve('playbooks/demo.yaml'), '--state-dir', state, '--only', 'setup'], {home})).code).toBe(0)
+    const before = snapshot(state)
+    const pb = join(home, 'bad.yaml')
+    writeFileSync(pb, 'name: demo\nsteps:\n  - id: x\n    run: 42\n')
+    const r = await agent(['start', '-p', pb, '--state-dir', state], {home})
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(/bad\.yaml:4: field "steps\[x\]\.run": expected string, received number/)
+    expect(snapshot(state)).toBe(before)
+  })
+
+  it('a missing playbook file is one sentence naming it', async () => {
+    const home = tempDir()
+    mkdirSync(join(home, 'state'))
+    const r = await agent(['run', '-p', join(home, 'missing.yaml'), '--state-dir', join(home, 'state')], {home})
+    expect(r.code).toBe(2)
+    expect(r.stderr).toBe(`Error: ${join(home, 'missing.yaml')}: cannot read the playbook (no such file).\n`)
+  })
+})
