@@ -1,0 +1,33 @@
+// Per-step overhead of the agent: a playbook of N steps of `true` run by the
+// bundled agent, against a bash loop running the same N commands the same way
+// (a fresh `bash --noprofile --norc -eo pipefail -c true` each, as the agent does).
+// The agent's side includes everything it does per step: journal records,
+// fsync at the step boundary, the step's log file, and its own start-up.
+import {mkdtempSync, writeFileSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join, resolve} from 'node:path'
+import {interleaved, median, spread, timeCommand} from './lib.mjs'
+
+export function agentOverhead({steps = 200, rounds = 5} = {}) {
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-bench-agent-'))
+  const pb = join(dir, 'steps.yaml')
+  writeFileSync(pb, `name: bench\nsteps:\n${Array.from({length: steps}, (_, i) => `  - id: s${i}\n    run: "true"\n`).join('')}`)
+  const agent = resolve('dist/agent/agent.mjs')
+  const times = interleaved(rounds, {
+    agent: (i) => timeCommand([process.execPath, agent, 'run', '-p', pb, '--state-dir', join(dir, `state-${i}`)], {env: {...process.env, NODE_ENV: 'production'}}),
+    bash: () => timeCommand(['bash', '-c', `for i in $(seq ${steps}); do bash --noprofile --norc -eo pipefail -c true; done`]),
+  })
+  rmSync(dir, {recursive: true, force: true})
+  const a = median(times.agent)
+  const b = median(times.bash)
+  const perStep = (a - b) / steps
+  return {
+    name: `agent overhead, ${steps} steps of \`true\``,
+    fleet: `${a.toFixed(0)} ms (spread ${spread(times.agent).toFixed(0)})`,
+    peer: `bash loop ${b.toFixed(0)} ms (spread ${spread(times.bash).toFixed(0)})`,
+    ratio: (a / b).toFixed(2),
+    figure: `${perStep.toFixed(2)} ms/step`,
+    target: '≤ 5 ms/step',
+    met: perStep <= 5,
+  }
+}
