@@ -38,3 +38,17 @@ writeFileSync(
     2,
   ),
 )
+
+// The fleet CLI runs here, beside node_modules: bundle only fleet's own code.
+rmSync('dist/fleet', {recursive: true, force: true})
+await build({
+  entryPoints: ['src/cli/fleet-main.ts'],
+  outfile: 'dist/fleet/fleet.mjs',
+  bundle: true,
+  packages: 'external',
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
+  define,
+  logLevel: 'warning',
+})

@@ -71,6 +71,13 @@ export const MIGRATIONS: string[] = [
     data       TEXT NOT NULL,
     PRIMARY KEY (host_id, agent_run, seq)
   ) WITHOUT ROWID;
+  -- Host keys seen first use (trust on first use), by OpenSSH host id "[address]:port".
+  CREATE TABLE known_hosts (
+    host_id    TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    first_seen TEXT NOT NULL,
+    PRIMARY KEY (host_id, key)
+  ) WITHOUT ROWID;
   CREATE INDEX log_chunks_by_step ON log_chunks (host_id, agent_run, step, seq);
   `,
 ]

@@ -2,6 +2,7 @@ import {chmodSync, closeSync, openSync} from 'node:fs'
 import Database from 'better-sqlite3'
 import type {JournalRecord} from '../protocol/index.js'
 import {MIGRATIONS} from './migrations.js'
+import type {HostKeyStore} from '../transport/known-hosts.js'
 
 export type HostState = 'pending' | 'connecting' | 'running' | 'ok' | 'failed' | 'unreachable'
 export const HOST_STATES: HostState[] = ['pending', 'connecting', 'running', 'ok', 'failed', 'unreachable']
@@ -171,12 +172,24 @@ export class FleetStore {
     if (error === null) this.db.prepare('UPDATE hosts SET error = NULL WHERE id = ?').run(id)
   }
 
-  getHostKey(name: string): string | undefined {
-    return (this.db.prepare('SELECT host_key FROM hosts WHERE name = ?').get(name) as {host_key: string | null} | undefined)?.host_key ?? undefined
+  /** Recorded host keys, for trust on first use; also shown on the host's row. */
+  hostKeys(): HostKeyStore {
+    const db = this.db
+    return {
+      location: this.path,
+      get: (hostId) => (db.prepare('SELECT key FROM known_hosts WHERE host_id = ? ORDER BY first_seen LIMIT 1').get(hostId) as {key: string} | undefined)?.key,
+      getAll: (hostId) => (db.prepare('SELECT key FROM known_hosts WHERE host_id = ? ORDER BY first_seen').all(hostId) as Array<{key: string}>).map((r) => r.key),
+      set: (hostId, key) => {
+        db.prepare('INSERT OR IGNORE INTO known_hosts (host_id, key, first_seen) VALUES (?, ?, ?)').run(hostId, key, new Date().toISOString())
+      },
+      delete: (hostId) => {
+        db.prepare('DELETE FROM known_hosts WHERE host_id = ?').run(hostId)
+      },
+    }
   }
 
-  setHostKey(name: string, key: string): void {
-    this.db.prepare('UPDATE hosts SET host_key = ? WHERE name = ?').run(key, name)
+  setHostKey(hostId: number, key: string): void {
+    this.db.prepare('UPDATE hosts SET host_key = ? WHERE id = ?').run(key, hostId)
   }
 
   // ---- journal records ----

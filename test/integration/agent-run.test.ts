@@ -1,7 +1,7 @@
 import {cpSync, existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {describe, expect, it} from 'vitest'
-import {agent, journalOf, lastRun, ndjson, tempDir} from '../helpers/agent-cli.js'
+import {agent, journalOf, lastRun, ndjson, tempDir, waitUntil} from '../helpers/agent-cli.js'
 
 const DEMO = resolve('playbooks/demo.yaml')
 const SECRET = 'demo-s3cret-7f3a9c'
@@ -190,7 +190,9 @@ describe('agent run of playbooks/demo.yaml', () => {
     expect(down.code).toBe(1)
     expect(ndjson(down.stdout).find((x) => x.type === 'step-end')).toMatchObject({status: 'failed', error: `nothing answered on 127.0.0.1:${port} within 3s`})
     const running = agent(['run', '-p', pb, '--state-dir', join(home, 's2'), '--json'], {home})
-    await new Promise((r) => setTimeout(r, 1200))
+    // Listen only once the step is under way (its first look found nothing), however slow the start.
+    await waitUntil('the wait step starts', () => existsSync(join(home, 's2', 'last-run')) && journalOf(join(home, 's2'), lastRun(join(home, 's2'))).some((x) => x.type === 'step-start'))
+    await new Promise((r) => setTimeout(r, 800))
     const server = createServer((c) => c.end()).listen(port, '127.0.0.1')
     const up = await running
     server.close()

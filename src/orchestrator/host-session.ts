@@ -1,0 +1,199 @@
+import {randomBytes} from 'node:crypto'
+import {dirname} from 'node:path'
+import {splitRecords, type JournalRecord} from '../protocol/index.js'
+import type {FleetStore, HostState} from '../store/store.js'
+import {ConnectionLostError, TransportError, type Transport} from '../transport/types.js'
+import type {Bundle} from './bundle.js'
+import {agentCommand, bundleDir, finishBundleCommand, mkdirCommand, parseProbe, probeScript, REMOTE_ROOT, varsPath, type Probe} from './remote.js'
+
+export interface VarsUpload {
+  hash: string
+  data: Buffer
+}
+
+export interface SessionOptions {
+  mode: 'run' | 'undo'
+  bundle: Bundle
+  vars?: VarsUpload
+  /** Passed through to `agent start` / `agent undo`: --only, --from-step, --to-step. */
+  agentArgs: string[]
+  store: FleetStore
+  /** Reconnect attempts after a dropped connection before the host counts as unreachable. */
+  reconnectAttempts?: number
+  reconnectBaseMs?: number
+  onState?: (state: HostState, detail?: string) => void
+  onRecords?: (records: JournalRecord[]) => void
+}
+
+const MIN_NODE_MAJOR = 18
+const MIN_FREE_KB = 200 * 1024
+/** Store records in batches: one transaction per batch, not per record. */
+const BATCH_RECORDS = 500
+const BATCH_MS = 100
+
+class HostFailure extends Error {
+  constructor(
+    readonly state: HostState,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+/**
+ * One host from connect to the end of its agent run: probe, upload the bundle
+ * (once per content hash), start or re-attach to the agent, follow its journal
+ * into the store, and ride out dropped connections by reconnecting and
+ * following again from the last stored seq.
+ */
+export async function runHostSession(hostId: number, transport: Transport, opts: SessionOptions): Promise<HostState> {
+  const {store} = opts
+  const setState = (state: HostState, error?: string | null) => {
+    store.setHostState(hostId, state, error)
+    opts.onState?.(state, error ?? undefined)
+  }
+  try {
+    setState('connecting', null)
+    await transport.connect()
+    if ('hostKey' in transport && typeof transport.hostKey === 'string') store.setHostKey(hostId, transport.hostKey)
+    const probe = await withReconnect(transport, opts, () => probeHost(transport, opts.bundle))
+    const node = checkProbe(probe)
+    if (!probe.bundlePresent) await withReconnect(transport, opts, () => uploadBundle(transport, opts.bundle))
+    if (opts.vars) await withReconnect(transport, opts, () => uploadVars(transport, opts.vars!))
+    setState('running')
+    return await driveAgent(hostId, transport, node, opts)
+  } catch (e) {
+    const failure = e instanceof HostFailure ? e : e instanceof TransportError ? new HostFailure('unreachable', e.message) : new HostFailure('failed', (e as Error).message)
+    setState(failure.state, failure.message)
+    return failure.state
+  } finally {
+    await transport.close().catch(() => undefined)
+  }
+}
+
+async function probeHost(t: Transport, bundle: Bundle): Promise<Probe> {
+  const r = await t.exec(probeScript(bundle.hash), {timeoutMs: 30_000})
+  return parseProbe(r.stdout)
+}
+
+function checkProbe(p: Probe): string {
+  if (!p.node) throw new HostFailure('failed', `no Node.js on the host (the agent needs ${MIN_NODE_MAJOR} or newer); install it there, e.g. "apt-get install nodejs"`)
+  if (p.node.major < MIN_NODE_MAJOR) throw new HostFailure('failed', `Node.js ${p.node.version} at ${p.node.path} is too old (the agent needs ${MIN_NODE_MAJOR} or newer)`)
+  if (p.diskKb < MIN_FREE_KB) throw new HostFailure('failed', `only ${Math.round(p.diskKb / 1024)} MB free in the login's home (need ${MIN_FREE_KB / 1024} MB)`)
+  return p.node.path
+}
+
+async function uploadBundle(t: Transport, bundle: Bundle): Promise<void> {
+  const tmp = `${REMOTE_ROOT}/bundles/.tmp-${bundle.hash}-${randomBytes(4).toString('hex')}`
+  const dirs = [...new Set(bundle.files.map((f) => dirname(`${tmp}/${f.rel}`)))]
+  await check(t, mkdirCommand([`${REMOTE_ROOT}/vars`, ...dirs]), 'create the bundle folder')
+  for (const f of bundle.files) await t.putFile(f.data, `${tmp}/${f.rel}`, f.mode)
+  await check(t, finishBundleCommand(tmp, bundle.hash), `move the bundle into ${bundleDir(bundle.hash)}`)
+}
+
+async function uploadVars(t: Transport, vars: VarsUpload): Promise<void> {
+  await check(t, mkdirCommand([`${REMOTE_ROOT}/vars`]), 'create the vars folder')
+  await t.putFile(vars.data, varsPath(vars.hash), 0o600)
+}
+
+async function check(t: Transport, command: string, what: string): Promise<string> {
+  const r = await t.exec(command, {timeoutMs: 60_000})
+  if (r.code !== 0) throw new HostFailure('failed', `could not ${what}: ${firstLine(r.stderr) || `exit code ${r.code}`}`)
+  return r.stdout
+}
+
+function firstLine(s: string): string {
+  return s.split('\n').map((l) => l.trim()).find(Boolean) ?? ''
+}
+
+/** Start (or find) the agent run, then follow it to its end, restarting a run that stopped. */
+async function driveAgent(hostId: number, t: Transport, node: string, opts: SessionOptions): Promise<HostState> {
+  const {store, bundle} = opts
+  const prev = store.host(hostId)
+  let run: string | undefined
+  // A previous fleet run was cut off while this host's agent was running: look at that run first.
+  if (prev?.agent_run && prev.state === 'running') run = prev.agent_run
+  for (let restarts = 0; ; restarts++) {
+    if (!run) run = await startAgent(t, node, opts)
+    const status = await followAgent(hostId, t, node, run, opts)
+    if (status === 0 || status === 1) return store.host(hostId)?.state ?? (status === 0 ? 'ok' : 'failed')
+    if (status === 3 && restarts < 5) {
+      // Interrupted (killed, host rebooted): `agent start` resumes the same run.
+      run = undefined
+      continue
+    }
+    throw new HostFailure('failed', `the agent's run ${run} ended with exit code ${status} (${bundle.hash})`)
+  }
+}
+
+async function startAgent(t: Transport, node: string, opts: SessionOptions): Promise<string> {
+  const args = ['--playbook', `${bundleDir(opts.bundle.hash)}/${opts.bundle.playbookRel}`, '--json', ...opts.agentArgs]
+  if (opts.vars) args.push('--vars', varsPath(opts.vars.hash))
+  const command = opts.mode === 'undo' ? agentCommand(node, opts.bundle.hash, 'undo', ['--detach', ...args]) : agentCommand(node, opts.bundle.hash, 'start', args)
+  const r = await withReconnect(t, opts, () => t.exec(command, {timeoutMs: 120_000}))
+  if (r.code !== 0) throw new HostFailure('failed', firstLine(r.stderr).replace(/^Error: /, '') || `agent start failed with exit code ${r.code}`)
+  const answer = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as {run?: string; status?: string}
+  if (!answer.run) throw new HostFailure('failed', `agent start gave no run id: ${r.stdout.slice(0, 200)}`)
+  return answer.run
+}
+
+/** Follow the journal into the store; returns `agent follow`'s exit code. Reconnects and resumes on a dropped connection. */
+async function followAgent(hostId: number, t: Transport, node: string, run: string, opts: SessionOptions): Promise<number> {
+  const {store} = opts
+  let batch: JournalRecord[] = []
+  let timer: NodeJS.Timeout | undefined
+  const flush = () => {
+    if (timer) clearTimeout(timer)
+    timer = undefined
+    if (!batch.length) return
+    const records = batch
+    batch = []
+    store.ingest(hostId, records)
+    opts.onRecords?.(records)
+  }
+  return withReconnect(t, opts, async () => {
+    const stored = store.host(hostId)
+    const from = stored?.agent_run === run ? stored.last_seq : 0
+    let rest = ''
+    try {
+      const r = await t.exec(agentCommand(node, opts.bundle.hash, 'follow', ['--run', run, '--from', String(from)]), {
+        onStdout: (b) => {
+          const {records, rest: tail} = splitRecords(rest + b.toString('utf8'))
+          rest = tail
+          batch.push(...records)
+          if (batch.length >= BATCH_RECORDS) flush()
+          else if (!timer) timer = setTimeout(flush, BATCH_MS)
+        },
+        onStderr: () => undefined,
+      })
+      flush()
+      return r.code ?? 3
+    } finally {
+      flush()
+    }
+  })
+}
+
+/**
+ * Run fn; when the connection drops, reconnect with backoff and run it again.
+ * Every fn here is safe to repeat: probes and uploads are idempotent, and
+ * following again from the last stored seq loses and duplicates nothing.
+ */
+async function withReconnect<T>(t: Transport, opts: SessionOptions, fn: () => Promise<T>): Promise<T> {
+  const attempts = opts.reconnectAttempts ?? 8
+  const base = opts.reconnectBaseMs ?? 500
+  for (let n = 0; ; n++) {
+    try {
+      return await fn()
+    } catch (e) {
+      if (!(e instanceof ConnectionLostError) || n >= attempts) throw e
+      opts.onState?.('running', `connection lost; reconnecting (${n + 1}/${attempts})`)
+      await new Promise((r) => setTimeout(r, Math.min(30_000, base * 2 ** n)))
+      try {
+        await t.connect()
+      } catch (err) {
+        if (n + 1 >= attempts) throw err
+      }
+    }
+  }
+}

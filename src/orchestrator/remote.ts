@@ -1,0 +1,66 @@
+import {shellJoin, shq} from '../shell/quote.js'
+
+/** Everything fleet puts on a host lives under this folder of the login's home. */
+export const REMOTE_ROOT = '.fleet'
+
+export function bundleDir(hash: string): string {
+  return `${REMOTE_ROOT}/bundles/${hash}`
+}
+
+export function varsPath(hash: string): string {
+  return `${REMOTE_ROOT}/vars/${hash}.yaml`
+}
+
+/** What one exec tells about a host before anything is uploaded. */
+export interface Probe {
+  os: string
+  uid: number
+  node?: {path: string; version: string; major: number}
+  sudo: boolean
+  diskKb: number
+  bundlePresent: boolean
+}
+
+/** One round trip: OS, uid, a Node.js runtime, passwordless sudo, free disk, whether the bundle is there. */
+export function probeScript(bundleHash: string): string {
+  return [
+    `printf 'os=%s\\n' "$(. /etc/os-release 2>/dev/null; echo "$ID $VERSION_ID")"`,
+    `printf 'uid=%s\\n' "$(id -u)"`,
+    `for n in node nodejs ${REMOTE_ROOT}/runtime/bin/node; do v=$("$n" --version 2>/dev/null) && { printf 'node=%s %s\\n' "$(command -v "$n" || echo "$n")" "$v"; break; }; done`,
+    `if [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then echo sudo=yes; else echo sudo=no; fi`,
+    `printf 'disk_kb=%s\\n' "$(df -Pk . | awk 'NR==2{print $4}')"`,
+    `test -f ${shq(`${bundleDir(bundleHash)}/.complete`)} && echo bundle=yes || true`,
+  ].join('\n')
+}
+
+export function parseProbe(text: string): Probe {
+  const kv = new Map<string, string>()
+  for (const line of text.split('\n')) {
+    const i = line.indexOf('=')
+    if (i > 0) kv.set(line.slice(0, i), line.slice(i + 1).trim())
+  }
+  const node = kv.get('node')?.match(/^(\S+) v(\d+)\.(\d+)\.(\d+)/)
+  return {
+    os: kv.get('os') ?? 'unknown',
+    uid: Number(kv.get('uid') ?? -1),
+    node: node ? {path: node[1], version: `${node[2]}.${node[3]}.${node[4]}`, major: Number(node[2])} : undefined,
+    sudo: kv.get('sudo') === 'yes',
+    diskKb: Number(kv.get('disk_kb') ?? 0),
+    bundlePresent: kv.get('bundle') === 'yes',
+  }
+}
+
+/** The agent command line on the host: `NODE .fleet/bundles/HASH/agent.mjs SUB ARGS...`, every word quoted. */
+export function agentCommand(node: string, hash: string, sub: string, args: string[]): string {
+  return shellJoin([node, `${bundleDir(hash)}/agent.mjs`, sub, ...args])
+}
+
+/** Move an uploaded bundle into place at once; a concurrent upload of the same hash is harmless. */
+export function finishBundleCommand(tmp: string, hash: string): string {
+  const dir = bundleDir(hash)
+  return `touch ${shq(`${tmp}/.complete`)} && { mv -T ${shq(tmp)} ${shq(dir)} 2>/dev/null || rm -rf ${shq(tmp)}; } && test -f ${shq(`${dir}/.complete`)}`
+}
+
+export function mkdirCommand(dirs: string[]): string {
+  return shellJoin(['mkdir', '-p', '-m', '700', ...dirs])
+}
