@@ -5,8 +5,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # openssh-server + sudo: the local demo/test hosts; bash, procps: the agent's steps and tests;
-# libvirt, qemu, ipmitool, pyghmi (virshbmc): the workshop playbook's system test.
-packages=(bash procps sudo openssh-server openssh-client)
+# libvirt, qemu, dnsmasq, iptables, ipmitool, pyghmi + python3-libvirt (virshbmc): the
+# workshop playbook's system test against a real libvirtd.
+packages=(bash procps sudo openssh-server openssh-client
+  libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base iptables iproute2
+  ipmitool python3-pyghmi python3-libvirt)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

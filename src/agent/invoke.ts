@@ -5,6 +5,8 @@ import {humanLine} from './human-output.js'
 import {checkSudo, executeRun, prepareRun, type PreparedRun, type RunRequest} from './run.js'
 import {StateDir} from './state-dir.js'
 import {UserError} from '../errors/user-error.js'
+import {scopeFor} from '../playbook/prepare.js'
+import {renderText} from '../playbook/render.js'
 
 type Print = (text: string) => void
 
@@ -54,6 +56,12 @@ export async function startInBackground(req: RunRequest, runArgs: string[], json
   return 0
 }
 
+/** The playbook's declared log paths, rendered for this host (what collect-logs fetches). */
+function renderedLogs(p: PreparedRun): string[] {
+  const scope = scopeFor(p.playbook, p.facts)
+  return p.playbook.logs.map((l) => renderText(l, scope))
+}
+
 function printPlan(p: PreparedRun, json: boolean, print: Print): void {
   const secrets = p.playbook.secretValues
   const steps = p.steps.map((s, i) => ({
@@ -71,7 +79,7 @@ function printPlan(p: PreparedRun, json: boolean, print: Print): void {
     reboot: s.reboot,
   }))
   if (json) {
-    print(JSON.stringify({playbook: p.playbook.name, mode: p.req.mode, facts: p.facts, steps}) + '\n')
+    print(JSON.stringify({playbook: p.playbook.name, mode: p.req.mode, facts: p.facts, logs: renderedLogs(p), steps}) + '\n')
     return
   }
   print(`Dry run of playbook ${p.playbook.name} (${p.req.mode}), ${steps.length} steps; nothing is changed.\n`)

@@ -1,6 +1,10 @@
+import Cleanup from '../../commands/fleet/cleanup.js'
+import Prepare from '../../commands/fleet/prepare.js'
 import Status from '../../commands/fleet/status.js'
 
 /** fleet's commands, listed explicitly (oclif's "explicit" discovery). */
 export const COMMANDS = {
+  prepare: Prepare,
   status: Status,
+  cleanup: Cleanup,
 }

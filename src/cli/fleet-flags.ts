@@ -2,3 +2,21 @@ import {Flags} from '@oclif/core'
 
 export const dbFlag = Flags.string({description: "The instructor's SQLite record of the room.", env: 'FLEET_DB', default: './fleet.db'})
 export const jsonFlag = Flags.boolean({description: 'Print JSON for scripts instead of tables.'})
+
+/** Flags shared by the commands that reach hosts (prepare, cleanup). */
+export const hostsFlags = {
+  hosts: Flags.string({char: 'H', required: true, description: 'The hosts file: one `[user@]address[:port] [name=..] [identity=..] [jump=..]` per line, or an Ansible INI inventory.'}),
+  user: Flags.string({description: 'Login user for hosts that name none (after ~/.ssh/config).', default: 'ubuntu'}),
+  identity: Flags.string({char: 'i', description: 'Private key for hosts that name none.'}),
+  port: Flags.integer({description: 'SSH port for hosts that name none.'}),
+  'known-hosts': Flags.string({description: "An OpenSSH known_hosts file to check host keys against (first-seen keys are recorded in the database either way)."}),
+  db: dbFlag,
+  playbook: Flags.string({char: 'p', description: 'A playbook name from playbooks/ or a path to a .yaml file.', default: 'workshop'}),
+  vars: Flags.string({description: "A YAML file of values for the playbook's vars (sent to each host, mode 0600)."}),
+  concurrency: Flags.integer({char: 'c', description: 'Hosts in flight at once.', default: 32, min: 1}),
+  'max-errors': Flags.string({description: 'Stop starting new hosts once this many failed: a number or a percentage (e.g. 3 or 10%).'}),
+  only: Flags.string({description: 'Only these hosts: "failed" (failed or unreachable last time) or NAME,NAME,...'}),
+  'connect-timeout': Flags.integer({description: 'Seconds to connect and log in before a host counts as unreachable.', default: 15}),
+  compress: Flags.boolean({description: 'Compress SSH traffic (helps on a slow uplink).'}),
+  json: jsonFlag,
+}

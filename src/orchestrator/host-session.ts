@@ -109,20 +109,21 @@ function firstLine(s: string): string {
 /** Start (or find) the agent run, then follow it to its end, restarting a run that stopped. */
 async function driveAgent(hostId: number, t: Transport, node: string, opts: SessionOptions): Promise<HostState> {
   const {store, bundle} = opts
-  const prev = store.host(hostId)
-  let run: string | undefined
-  // A previous fleet run was cut off while this host's agent was running: look at that run first.
-  if (prev?.agent_run && prev.state === 'running') run = prev.agent_run
+  // A previous fleet run was cut off while this host's agent was running: follow that run first.
+  let run: string | undefined = store.unfinishedAgentRun(hostId, opts.mode)
   for (let restarts = 0; ; restarts++) {
-    if (!run) run = await startAgent(t, node, opts)
+    if (!run) {
+      run = await startAgent(t, node, opts)
+      store.setAgentRun(hostId, run, opts.mode)
+    }
     const status = await followAgent(hostId, t, node, run, opts)
-    if (status === 0 || status === 1) return store.host(hostId)?.state ?? (status === 0 ? 'ok' : 'failed')
+    if (store.agentRunEnded(hostId, run)) return store.host(hostId)!.state
     if (status === 3 && restarts < 5) {
       // Interrupted (killed, host rebooted): `agent start` resumes the same run.
       run = undefined
       continue
     }
-    throw new HostFailure('failed', `the agent's run ${run} ended with exit code ${status} (${bundle.hash})`)
+    throw new HostFailure('failed', `following the agent's run ${run} ended with exit code ${status} before the run did (bundle ${bundle.hash})`)
   }
 }
 

@@ -25,6 +25,7 @@ export const MIGRATIONS: string[] = [
     state        TEXT NOT NULL DEFAULT 'pending',
     fleet_run    INTEGER REFERENCES runs(id),
     agent_run    TEXT,
+    agent_mode   TEXT,                    -- run | undo: what agent_run is
     last_seq     INTEGER NOT NULL DEFAULT 0,
     step_id      TEXT,
     step_index   INTEGER,

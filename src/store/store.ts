@@ -18,6 +18,7 @@ export interface HostRow {
   state: HostState
   fleet_run: number | null
   agent_run: string | null
+  agent_mode: string | null
   last_seq: number
   step_id: string | null
   step_index: number | null
@@ -116,7 +117,7 @@ export class FleetStore {
       stepStart: db.prepare("UPDATE steps SET status = 'running', started_at = ?, ended_at = NULL, attempts = max(attempts, 1) WHERE host_id = ? AND agent_run = ? AND step = ?"),
       stepRetry: db.prepare('UPDATE steps SET attempts = ?, error = ? WHERE host_id = ? AND agent_run = ? AND step = ?'),
       stepEnd: db.prepare('UPDATE steps SET status = ?, reason = ?, exit_code = ?, attempts = ?, ended_at = ?, duration_ms = ?, error = ? WHERE host_id = ? AND agent_run = ? AND step = ?'),
-      hostRunStart: db.prepare("UPDATE hosts SET agent_run = ?, last_seq = ?, step_total = ?, step_id = NULL, step_index = NULL, step_title = NULL, error = NULL, state = 'running', started_at = ?, ended_at = NULL, last_seen = ? WHERE id = ?"),
+      hostRunStart: db.prepare("UPDATE hosts SET agent_run = ?, agent_mode = ?, last_seq = ?, step_total = ?, step_id = NULL, step_index = NULL, step_title = NULL, error = NULL, state = 'running', started_at = ?, ended_at = NULL, last_seen = ? WHERE id = ?"),
       hostSeq: db.prepare('UPDATE hosts SET last_seq = max(last_seq, ?), last_seen = ? WHERE id = ? AND agent_run = ?'),
       hostStep: db.prepare('UPDATE hosts SET step_id = ?, step_index = ?, step_title = ? WHERE id = ?'),
       hostError: db.prepare('UPDATE hosts SET error = ? WHERE id = ?'),
@@ -133,6 +134,13 @@ export class FleetStore {
 
   endRun(id: number, status: string): void {
     this.db.prepare('UPDATE runs SET ended_at = ?, status = ? WHERE id = ?').run(new Date().toISOString(), status, id)
+  }
+
+  /** A fleet run with these inputs that never ended (its process was killed): the next invocation carries it on. */
+  interruptedRun(kind: string, playbook: string, hostsFile: string | undefined, options: object): RunRow | undefined {
+    return this.db
+      .prepare("SELECT * FROM runs WHERE status = 'running' AND kind = ? AND playbook = ? AND hosts_file IS ? AND options = ? ORDER BY id DESC LIMIT 1")
+      .get(kind, playbook, hostsFile ?? null, JSON.stringify(options)) as RunRow | undefined
   }
 
   lastRun(): RunRow | undefined {
@@ -229,7 +237,7 @@ export class FleetStore {
     switch (r.type) {
       case 'run-start':
         r.plan.forEach((p, i) => st.planStep.run(hostId, r.run, p.id, i + 1, p.title, p.phase ?? null))
-        st.hostRunStart.run(r.run, r.seq, r.plan.length, r.ts, now, hostId)
+        st.hostRunStart.run(r.run, r.mode, r.seq, r.plan.length, r.ts, now, hostId)
         break
       case 'step-start':
         st.stepStart.run(r.ts, hostId, r.run, r.step)
@@ -251,6 +259,29 @@ export class FleetStore {
       default:
         break
     }
+  }
+
+  /**
+   * The host's agent run whose end has not been stored, in this mode: a fleet
+   * run that was cut off left it, and the next one re-attaches to it.
+   */
+  unfinishedAgentRun(hostId: number, mode: 'run' | 'undo'): string | undefined {
+    const h = this.host(hostId)
+    if (!h?.agent_run || h.agent_mode !== mode) return undefined
+    return this.agentRunEnded(hostId, h.agent_run) ? undefined : h.agent_run
+  }
+
+  /** Whether the run's run-end record is stored: the journal, not an exit code, says a run is over. */
+  agentRunEnded(hostId: number, agentRun: string): boolean {
+    return !!this.db.prepare("SELECT 1 FROM events WHERE host_id = ? AND agent_run = ? AND type = 'run-end'").get(hostId, agentRun)
+  }
+
+  /**
+   * Record the agent run a host was given, as soon as `agent start` names it:
+   * a fleet run killed before any of its records arrived still knows it.
+   */
+  setAgentRun(hostId: number, agentRun: string, mode: 'run' | 'undo'): void {
+    this.db.prepare('UPDATE hosts SET last_seq = CASE WHEN agent_run IS ? THEN last_seq ELSE 0 END, agent_run = ?, agent_mode = ? WHERE id = ?').run(agentRun, agentRun, mode, hostId)
   }
 
   /** The seq to follow a host's agent run from. */

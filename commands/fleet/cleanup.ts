@@ -1,0 +1,39 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../src/cli/base-command.js'
+import {hostsFlags} from '../../src/cli/fleet-flags.js'
+import {printSummary} from '../../src/cli/fleet-summary.js'
+import {runFleet} from '../../src/orchestrator/fleet-run.js'
+import {Progress} from '../../src/ui/progress.js'
+
+export default class Cleanup extends BaseCommand {
+  static summary = 'Reset the room: run the playbook\'s undo on every host, all at once.'
+  static description = `Runs "agent undo" on every host the way prepare runs the playbook: in parallel, detached, followed into the database, and shown by "fleet status". Each host undoes its applied steps, last first.`
+  static examples = ['<%= config.bin %> cleanup --hosts hosts.txt', '<%= config.bin %> cleanup --hosts hosts.txt --to-step infra']
+  static flags = {
+    ...hostsFlags,
+    'to-step': Flags.string({description: 'Undo back to and including this step or phase.'}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Cleanup)
+    const summary = await runFleet(
+      {
+        mode: 'undo',
+        hostsFile: flags.hosts,
+        defaults: {user: flags.user, identity: flags.identity, port: flags.port},
+        knownHosts: flags['known-hosts'],
+        db: flags.db,
+        playbook: flags.playbook,
+        vars: flags.vars,
+        concurrency: flags.concurrency,
+        maxErrors: flags['max-errors'],
+        onlyHosts: flags.only,
+        toStep: flags['to-step'],
+        connectTimeoutMs: flags['connect-timeout'] * 1000,
+        compress: flags.compress,
+      },
+      flags.json ? undefined : (n) => new Progress(n),
+    )
+    process.exitCode = printSummary('cleanup', summary, flags.json)
+  }
+}

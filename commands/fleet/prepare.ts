@@ -1,0 +1,53 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../src/cli/base-command.js'
+import {hostsFlags} from '../../src/cli/fleet-flags.js'
+import {printSummary} from '../../src/cli/fleet-summary.js'
+import {runFleet} from '../../src/orchestrator/fleet-run.js'
+import {Progress} from '../../src/ui/progress.js'
+
+export default class Prepare extends BaseCommand {
+  static summary = 'Provision every host in the hosts file, all at once.'
+  static description = `For each host, in parallel: connect (SSH), check it (OS, sudo, disk, Node.js), upload the agent and the playbook once per content hash, start the agent detached, and follow its journal into the database until it ends. A dropped connection is reconnected and followed on from the last stored record; running prepare again after it was killed re-attaches to the agents still running instead of starting new ones.
+
+Everything is checked before any host is contacted: the hosts file (every problem, with its line), the playbook, the vars and the step names.
+
+Exit code 0 when every host finished ok, 1 otherwise (with a summary), 2 for bad input.`
+  static examples = [
+    '<%= config.bin %> prepare --hosts hosts.txt',
+    '<%= config.bin %> prepare --hosts hosts.txt --steps preflight',
+    '<%= config.bin %> prepare --hosts hosts.txt --only failed',
+    '<%= config.bin %> prepare --hosts hosts.txt --canary 2 --max-errors 10%',
+    '<%= config.bin %> prepare --hosts hosts.txt --playbook demo',
+  ]
+  static flags = {
+    ...hostsFlags,
+    steps: Flags.string({description: 'Run only these steps or phases on each host (comma-separated ids), e.g. "preflight".'}),
+    'from-step': Flags.string({description: 'Start each host at this step or phase.'}),
+    canary: Flags.integer({description: 'Run this many hosts to the end first; start the rest only if they are all ok.', min: 0}),
+  }
+
+  async run(): Promise<void> {
+    const {flags} = await this.parse(Prepare)
+    const summary = await runFleet(
+      {
+        mode: 'run',
+        hostsFile: flags.hosts,
+        defaults: {user: flags.user, identity: flags.identity, port: flags.port},
+        knownHosts: flags['known-hosts'],
+        db: flags.db,
+        playbook: flags.playbook,
+        vars: flags.vars,
+        concurrency: flags.concurrency,
+        maxErrors: flags['max-errors'],
+        canary: flags.canary,
+        onlyHosts: flags.only,
+        steps: flags.steps,
+        fromStep: flags['from-step'],
+        connectTimeoutMs: flags['connect-timeout'] * 1000,
+        compress: flags.compress,
+      },
+      flags.json ? undefined : (n) => new Progress(n),
+    )
+    process.exitCode = printSummary('prepare', summary, flags.json)
+  }
+}

@@ -1,0 +1,136 @@
+import {createHash} from 'node:crypto'
+import {readFileSync} from 'node:fs'
+import {loadInventory, type HostSpec} from '../inventory/index.js'
+import {UserError} from '../errors/user-error.js'
+import {FleetStore, type HostState} from '../store/store.js'
+import {Progress} from '../ui/progress.js'
+import {buildBundle, resolvePlaybook} from './bundle.js'
+import {fanOut, parseMaxErrors} from './fan-out.js'
+import {runHostSession, type VarsUpload} from './host-session.js'
+import {layeredHostKeys, transportFor} from './targets.js'
+import {validateLocally} from './validate.js'
+
+export interface FleetRunRequest {
+  mode: 'run' | 'undo'
+  hostsFile: string
+  defaults: {user?: string; identity?: string; port?: number}
+  knownHosts?: string
+  db: string
+  playbook: string
+  vars?: string
+  concurrency: number
+  maxErrors?: string
+  canary?: number
+  /** `--only failed` or `--only NAME,...`: a subset of the hosts. */
+  onlyHosts?: string
+  /** Passed to the agent: --only (steps/phases), --from-step, --to-step. */
+  steps?: string
+  fromStep?: string
+  toStep?: string
+  connectTimeoutMs?: number
+  compress?: boolean
+}
+
+export interface FleetRunSummary {
+  run: number
+  hosts: number
+  counts: Record<HostState, number>
+  notStarted: string[]
+  stoppedBecause?: string
+  failed: Array<{name: string; state: HostState; error: string | null}>
+}
+
+/**
+ * `fleet prepare` and `fleet cleanup`: check every input first (hosts file,
+ * playbook, vars, step names), then drive every host at once and record it.
+ */
+export async function runFleet(req: FleetRunRequest, progress?: (total: number) => Progress): Promise<FleetRunSummary> {
+  const inventory = loadInventory(req.hostsFile, {defaults: {user: req.defaults.user, identity: req.defaults.identity, port: req.defaults.port}})
+  const unsupported = inventory.hosts.find((h) => h.transport !== 'ssh')
+  if (unsupported) throw new UserError(`${unsupported.source.file}:${unsupported.source.line}: field "transport": ${unsupported.transport} is not supported by this fleet yet; only ssh.`)
+  const playbookPath = resolvePlaybook(req.playbook)
+  const agentArgs = [
+    ...(req.steps ? ['--only', req.steps] : []),
+    ...(req.fromStep ? ['--from-step', req.fromStep] : []),
+    ...(req.toStep ? ['--to-step', req.toStep] : []),
+  ]
+  validateLocally({mode: req.mode, playbook: playbookPath, vars: req.vars, agentArgs})
+  const vars: VarsUpload | undefined = req.vars ? varsUpload(req.vars) : undefined
+  const bundle = buildBundle(playbookPath)
+
+  const store = FleetStore.open(req.db)
+  try {
+    const chosen = selectHosts(inventory.hosts, req.onlyHosts, store)
+    const maxErrors = parseMaxErrors(req.maxErrors, chosen.length)
+    const kind = req.mode === 'undo' ? 'cleanup' : 'prepare'
+    const runOptions = {steps: req.steps, fromStep: req.fromStep, toStep: req.toStep, onlyHosts: req.onlyHosts, bundle: bundle.hash}
+    // The same command again after the last one was killed carries that run on: hosts it
+    // finished stay finished, and the others are re-attached to their agents.
+    const interrupted = store.interruptedRun(kind, playbookPath, req.hostsFile, runOptions)
+    const run = interrupted?.id ?? store.startRun(kind, playbookPath, req.hostsFile, runOptions)
+    const ids = new Map<HostSpec, number>()
+    const finished = new Set<HostSpec>()
+    for (const h of chosen) {
+      const id = store.upsertHost({name: h.name, address: h.address, port: h.port, user: h.user, transport: h.transport})
+      ids.set(h, id)
+      const row = store.host(id)!
+      if (interrupted && row.fleet_run === run && (row.state === 'ok' || row.state === 'failed')) finished.add(h)
+      else store.claimHost(id, run)
+    }
+    const hostKeys = layeredHostKeys(store.hostKeys(), req.knownHosts)
+    const ui = progress?.(chosen.length)
+    const alreadyDone = (name: string, state: HostState) => {
+      ui?.host(name, state, 'finished before the last run was cut off')
+      return state
+    }
+    const result = await fanOut(
+      chosen,
+      async (h) =>
+        finished.has(h) ? alreadyDone(h.name, store.host(ids.get(h)!)!.state) : runHostSession(ids.get(h)!, transportFor(h, {hostKeys, useAgent: inventory.useAgent, agentSocket: inventory.agentSocket, connectTimeoutMs: req.connectTimeoutMs ?? 15_000, compress: req.compress ?? false}), {
+          mode: req.mode,
+          bundle,
+          vars,
+          agentArgs,
+          store,
+          onState: (state, detail) => ui?.host(h.name, state, detail),
+          onRecords: (records) => ui?.records(h.name, records),
+        }),
+      {concurrency: req.concurrency, maxErrors, canary: req.canary},
+    )
+    ui?.stop()
+    const rows = chosen.map((h) => store.host(ids.get(h)!)!)
+    const counts = Object.fromEntries((['pending', 'connecting', 'running', 'ok', 'failed', 'unreachable'] as HostState[]).map((s) => [s, rows.filter((r) => r.state === s).length])) as Record<HostState, number>
+    const allOk = counts.ok === chosen.length
+    store.endRun(run, allOk ? 'ok' : 'failed')
+    return {
+      run,
+      hosts: chosen.length,
+      counts,
+      notStarted: result.notStarted.map((h) => h.name),
+      stoppedBecause: result.stoppedBecause,
+      failed: rows.filter((r) => r.state !== 'ok').map((r) => ({name: r.name, state: r.state, error: r.error})),
+    }
+  } finally {
+    store.close()
+  }
+}
+
+function varsUpload(path: string): VarsUpload {
+  const data = readFileSync(path)
+  return {data, hash: createHash('sha256').update(data).digest('hex').slice(0, 16)}
+}
+
+/** `--only failed` (hosts not ok in the last run) or `--only NAME,...`. */
+function selectHosts(hosts: HostSpec[], only: string | undefined, store: FleetStore): HostSpec[] {
+  if (!only) return hosts
+  if (only === 'failed') {
+    const bad = new Set(store.hosts().filter((h) => h.state === 'failed' || h.state === 'unreachable').map((h) => h.name))
+    const chosen = hosts.filter((h) => bad.has(h.name))
+    if (!chosen.length) throw new UserError(`--only failed: no host of ${store.path} is failed or unreachable; nothing to do.`)
+    return chosen
+  }
+  const names = only.split(',').map((s) => s.trim()).filter(Boolean)
+  const unknown = names.filter((n) => !hosts.some((h) => h.name === n))
+  if (unknown.length) throw new UserError(`--only: no host named ${unknown.map((n) => `"${n}"`).join(', ')} in the hosts file (names: ${hosts.slice(0, 8).map((h) => h.name).join(', ')}${hosts.length > 8 ? ', ...' : ''}).`)
+  return hosts.filter((h) => names.includes(h.name))
+}
