@@ -1,4 +1,5 @@
 import Cleanup from '../../commands/fleet/cleanup.js'
+import Demo from '../../commands/fleet/demo.js'
 import Prepare from '../../commands/fleet/prepare.js'
 import Status from '../../commands/fleet/status.js'
 
@@ -7,4 +8,5 @@ export const COMMANDS = {
   prepare: Prepare,
   status: Status,
   cleanup: Cleanup,
+  demo: Demo,
 }
