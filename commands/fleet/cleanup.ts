@@ -31,6 +31,8 @@ export default class Cleanup extends BaseCommand {
         toStep: flags['to-step'],
         connectTimeoutMs: flags['connect-timeout'] * 1000,
         compress: flags.compress,
+        runtime: flags.runtime as 'auto' | 'managed',
+        runtimeMirror: flags['runtime-mirror'],
       },
       flags.json ? undefined : (n) => new Progress(n),
     )

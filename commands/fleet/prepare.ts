@@ -45,6 +45,8 @@ Exit code 0 when every host finished ok, 1 otherwise (with a summary), 2 for bad
         fromStep: flags['from-step'],
         connectTimeoutMs: flags['connect-timeout'] * 1000,
         compress: flags.compress,
+        runtime: flags.runtime as 'auto' | 'managed',
+        runtimeMirror: flags['runtime-mirror'],
       },
       flags.json ? undefined : (n) => new Progress(n),
     )

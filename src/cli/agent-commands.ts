@@ -1,4 +1,5 @@
 import AgentFollow from '../../commands/agent/follow.js'
+import AgentLogs from '../../commands/agent/logs.js'
 import AgentRun from '../../commands/agent/run.js'
 import AgentStart from '../../commands/agent/start.js'
 import AgentStatus from '../../commands/agent/status.js'
@@ -11,4 +12,5 @@ export const COMMANDS = {
   follow: AgentFollow,
   status: AgentStatus,
   undo: AgentUndo,
+  logs: AgentLogs,
 }

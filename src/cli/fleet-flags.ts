@@ -18,5 +18,11 @@ export const hostsFlags = {
   only: Flags.string({description: 'Only these hosts: "failed" (failed or unreachable last time) or NAME,NAME,...'}),
   'connect-timeout': Flags.integer({description: 'Seconds to connect and log in before a host counts as unreachable.', default: 15}),
   compress: Flags.boolean({description: 'Compress SSH traffic (helps on a slow uplink).'}),
+  runtime: Flags.string({
+    description: "Which Node.js runs the agent: auto = the host's own when it is 18 or newer, else fleet's pinned runtime; managed = always fleet's. A host downloads the runtime itself (checksum-verified); only when it cannot is it uploaded from here.",
+    options: ['auto', 'managed'],
+    default: 'auto',
+  }),
+  'runtime-mirror': Flags.string({description: 'An npm registry (or mirror) the hosts download the Node.js runtime from.', default: 'https://registry.npmjs.org'}),
   json: jsonFlag,
 }

@@ -29,6 +29,8 @@ export interface FleetRunRequest {
   toStep?: string
   connectTimeoutMs?: number
   compress?: boolean
+  runtime?: 'auto' | 'managed'
+  runtimeMirror?: string
 }
 
 export interface FleetRunSummary {
@@ -92,6 +94,8 @@ export async function runFleet(req: FleetRunRequest, progress?: (total: number) 
           vars,
           agentArgs,
           store,
+          runtime: req.runtime,
+          runtimeMirror: req.runtimeMirror,
           onState: (state, detail) => ui?.host(h.name, state, detail),
           onRecords: (records) => ui?.records(h.name, records),
         }),

@@ -4,6 +4,7 @@ import {splitRecords, type JournalRecord} from '../protocol/index.js'
 import type {FleetStore, HostState} from '../store/store.js'
 import {ConnectionLostError, TransportError, type Transport} from '../transport/types.js'
 import type {Bundle} from './bundle.js'
+import {cachedRuntime, fetchOnHostScript, installUploadedScript, RUNTIME_NODE, RUNTIME_VERSION, runtimeArch, UPLOADED_RUNTIME} from './runtime.js'
 import {agentCommand, bundleDir, finishBundleCommand, mkdirCommand, parseProbe, probeScript, REMOTE_ROOT, varsPath, type Probe} from './remote.js'
 
 export interface VarsUpload {
@@ -23,6 +24,10 @@ export interface SessionOptions {
   reconnectBaseMs?: number
   onState?: (state: HostState, detail?: string) => void
   onRecords?: (records: JournalRecord[]) => void
+  /** auto: the host's Node.js when it is 18+, else fleet's runtime; managed: always fleet's runtime. */
+  runtime?: 'auto' | 'managed'
+  /** Where hosts download the runtime from (an npm registry or a mirror of it). */
+  runtimeMirror?: string
 }
 
 const MIN_NODE_MAJOR = 18
@@ -57,7 +62,7 @@ export async function runHostSession(hostId: number, transport: Transport, opts:
     await transport.connect()
     if ('hostKey' in transport && typeof transport.hostKey === 'string') store.setHostKey(hostId, transport.hostKey)
     const probe = await withReconnect(transport, opts, () => probeHost(transport, opts.bundle))
-    const node = checkProbe(probe)
+    const node = await withReconnect(transport, opts, () => nodeFor(transport, probe, opts))
     if (!probe.bundlePresent) await withReconnect(transport, opts, () => uploadBundle(transport, opts.bundle))
     if (opts.vars) await withReconnect(transport, opts, () => uploadVars(transport, opts.vars!))
     setState('running')
@@ -76,12 +81,29 @@ async function probeHost(t: Transport, bundle: Bundle): Promise<Probe> {
   return parseProbe(r.stdout)
 }
 
-function checkProbe(p: Probe): string {
-  if (!p.node) throw new HostFailure('failed', `no Node.js on the host (the agent needs ${MIN_NODE_MAJOR} or newer); install it there, e.g. "apt-get install nodejs"`)
-  if (p.node.major < MIN_NODE_MAJOR) throw new HostFailure('failed', `Node.js ${p.node.version} at ${p.node.path} is too old (the agent needs ${MIN_NODE_MAJOR} or newer)`)
+/** The node the agent runs with: the host's own when it will do, else fleet's pinned runtime. */
+async function nodeFor(t: Transport, p: Probe, opts: SessionOptions): Promise<string> {
   if (p.diskKb < MIN_FREE_KB) throw new HostFailure('failed', `only ${Math.round(p.diskKb / 1024)} MB free in the login's home (need ${MIN_FREE_KB / 1024} MB)`)
-  return p.node.path
+  const own = p.node && p.node.major >= MIN_NODE_MAJOR && !p.node.path.endsWith(RUNTIME_NODE) ? p.node.path : undefined
+  if (own && opts.runtime !== 'managed') return own
+  if (p.runtime === RUNTIME_VERSION) return RUNTIME_NODE
+  const arch = runtimeArch(p.arch)
+  const why = p.node ? `Node.js ${p.node.version} at ${p.node.path}` : 'no Node.js'
+  if (!arch) throw new HostFailure('failed', `${why} on the host and fleet has no runtime for ${p.arch}; install Node.js ${MIN_NODE_MAJOR}+ there`)
+  opts.onState?.('connecting', `installing Node.js ${RUNTIME_VERSION} (${why} here)`)
+  const fetched = await t.exec(fetchOnHostScript(arch, opts.runtimeMirror), {timeoutMs: 600_000})
+  if (fetched.code === 0) return RUNTIME_NODE
+  // The host could not download it: send the instructor's copy, checked against the same pinned checksum.
+  opts.onState?.('connecting', `the host could not download Node.js (${firstLine(fetched.stderr) || `exit ${fetched.code}`}); uploading it`)
+  let runtime = runtimeCache.get(arch)
+  if (!runtime) runtimeCache.set(arch, (runtime = cachedRuntime(arch)))
+  await t.putFile(await runtime, UPLOADED_RUNTIME, 0o600)
+  await check(t, installUploadedScript(arch), `install the uploaded Node.js runtime`)
+  return RUNTIME_NODE
 }
+
+/** One download of the fallback runtime per fleet process, however many hosts need it. */
+const runtimeCache = new Map<string, Promise<Buffer>>()
 
 async function uploadBundle(t: Transport, bundle: Bundle): Promise<void> {
   const tmp = `${REMOTE_ROOT}/bundles/.tmp-${bundle.hash}-${randomBytes(4).toString('hex')}`

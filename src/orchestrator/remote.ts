@@ -19,6 +19,10 @@ export interface Probe {
   sudo: boolean
   diskKb: number
   bundlePresent: boolean
+  /** `uname -m` */
+  arch: string
+  /** The version of the runtime fleet installed earlier (.fleet/runtime), if any. */
+  runtime?: string
 }
 
 /** One round trip: OS, uid, a Node.js runtime, passwordless sudo, free disk, whether the bundle is there. */
@@ -30,6 +34,8 @@ export function probeScript(bundleHash: string): string {
     `if [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then echo sudo=yes; else echo sudo=no; fi`,
     `printf 'disk_kb=%s\\n' "$(df -Pk . | awk 'NR==2{print $4}')"`,
     `test -f ${shq(`${bundleDir(bundleHash)}/.complete`)} && echo bundle=yes || true`,
+    `printf 'arch=%s\\n' "$(uname -m)"`,
+    `v=$(${REMOTE_ROOT}/runtime/bin/node --version 2>/dev/null) && printf 'runtime=%s\\n' "$v" || true`,
   ].join('\n')
 }
 
@@ -47,6 +53,8 @@ export function parseProbe(text: string): Probe {
     sudo: kv.get('sudo') === 'yes',
     diskKb: Number(kv.get('disk_kb') ?? 0),
     bundlePresent: kv.get('bundle') === 'yes',
+    arch: kv.get('arch') ?? 'unknown',
+    runtime: kv.get('runtime')?.replace(/^v/, ''),
   }
 }
 

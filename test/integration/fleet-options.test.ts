@@ -105,6 +105,29 @@ describe('fleet prepare options, cleanup, demo', () => {
     expect(existsSync(join(target.home, 'fleet-demo', 'demo.conf'))).toBe(true)
   })
 
+  it('--runtime managed: the host downloads the pinned Node.js itself; if it cannot, the instructor uploads it', async () => {
+    resetHosts(set)
+    const one = (i: number) => {
+      const f = join(dir, `one-${i}.txt`)
+      writeFileSync(f, set.hostsFileText().trim().split('\n')[i] + '\n')
+      return f
+    }
+    const {execFileSync} = await import('node:child_process')
+    const runtimeOf = (i: number) => execFileSync(join(set.hosts[i].home, '.fleet/runtime/bin/node'), ['--version'], {encoding: 'utf8'}).trim()
+    // Host 1 fetches from the registry.
+    const fetched = await fleet(['prepare', '-H', one(1), '--db', join(dir, 'rt1.db'), '-p', 'demo', '--steps', 'setup', '--runtime', 'managed'])
+    expect(fetched.code, fetched.stdout + fetched.stderr).toBe(0)
+    expect(fetched.stdout).toMatch(/installing Node\.js 20\.20\.2/)
+    expect(fetched.stdout).not.toMatch(/uploading it/)
+    expect(runtimeOf(1)).toBe('v20.20.2')
+    // Host 2 gets a mirror that does not answer: the instructor's copy is uploaded instead.
+    const uploaded = await fleet(['prepare', '-H', one(2), '--db', join(dir, 'rt2.db'), '-p', 'demo', '--steps', 'setup', '--runtime', 'managed', '--runtime-mirror', 'http://127.0.0.1:9'])
+    expect(uploaded.code, uploaded.stdout + uploaded.stderr).toBe(0)
+    expect(uploaded.stdout).toMatch(/could not download Node\.js .*uploading it/)
+    expect(runtimeOf(2)).toBe('v20.20.2')
+    expect(existsSync(join(set.hosts[2].home, 'fleet-demo', 'demo.conf'))).toBe(true)
+  }, 300_000)
+
   it('status --watch without a terminal prints once the run is done and exits', async () => {
     const db = join(dir, 'steps.db')
     const r = await fleet(['status', '--db', db, '--watch'])
