@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base-command.js'
-import {hostsFlags} from '../../src/cli/fleet-flags.js'
+import {fleetRunRequest, hostsFlags} from '../../src/cli/fleet-flags.js'
 import {printSummary} from '../../src/cli/fleet-summary.js'
 import {runFleet} from '../../src/orchestrator/fleet-run.js'
 import {Progress} from '../../src/ui/progress.js'
@@ -17,23 +17,7 @@ export default class Cleanup extends BaseCommand {
   async run(): Promise<void> {
     const {flags} = await this.parse(Cleanup)
     const summary = await runFleet(
-      {
-        mode: 'undo',
-        hostsFile: flags.hosts,
-        defaults: {user: flags.user, identity: flags.identity, port: flags.port},
-        knownHosts: flags['known-hosts'],
-        db: flags.db,
-        playbook: flags.playbook,
-        vars: flags.vars,
-        concurrency: flags.concurrency,
-        maxErrors: flags['max-errors'],
-        onlyHosts: flags.only,
-        toStep: flags['to-step'],
-        connectTimeoutMs: flags['connect-timeout'] * 1000,
-        compress: flags.compress,
-        runtime: flags.runtime as 'auto' | 'managed',
-        runtimeMirror: flags['runtime-mirror'],
-      },
+      {...fleetRunRequest(flags, 'undo'), toStep: flags['to-step']},
       flags.json ? undefined : (n) => new Progress(n),
     )
     process.exitCode = printSummary('cleanup', summary, flags.json)

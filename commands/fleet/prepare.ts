@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base-command.js'
-import {hostsFlags} from '../../src/cli/fleet-flags.js'
+import {fleetRunRequest, hostsFlags} from '../../src/cli/fleet-flags.js'
 import {printSummary} from '../../src/cli/fleet-summary.js'
 import {runFleet} from '../../src/orchestrator/fleet-run.js'
 import {Progress} from '../../src/ui/progress.js'
@@ -29,25 +29,7 @@ Exit code 0 when every host finished ok, 1 otherwise (with a summary), 2 for bad
   async run(): Promise<void> {
     const {flags} = await this.parse(Prepare)
     const summary = await runFleet(
-      {
-        mode: 'run',
-        hostsFile: flags.hosts,
-        defaults: {user: flags.user, identity: flags.identity, port: flags.port},
-        knownHosts: flags['known-hosts'],
-        db: flags.db,
-        playbook: flags.playbook,
-        vars: flags.vars,
-        concurrency: flags.concurrency,
-        maxErrors: flags['max-errors'],
-        canary: flags.canary,
-        onlyHosts: flags.only,
-        steps: flags.steps,
-        fromStep: flags['from-step'],
-        connectTimeoutMs: flags['connect-timeout'] * 1000,
-        compress: flags.compress,
-        runtime: flags.runtime as 'auto' | 'managed',
-        runtimeMirror: flags['runtime-mirror'],
-      },
+      {...fleetRunRequest(flags, 'run'), canary: flags.canary, steps: flags.steps, fromStep: flags['from-step']},
       flags.json ? undefined : (n) => new Progress(n),
     )
     process.exitCode = printSummary('prepare', summary, flags.json)

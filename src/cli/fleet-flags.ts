@@ -1,4 +1,5 @@
-import {Flags} from '@oclif/core'
+import {Flags, type Interfaces} from '@oclif/core'
+import type {FleetRunRequest} from '../orchestrator/fleet-run.js'
 
 export const dbFlag = Flags.string({description: "The instructor's SQLite record of the room.", env: 'FLEET_DB', default: './fleet.db'})
 export const jsonFlag = Flags.boolean({description: 'Print JSON for scripts instead of tables.'})
@@ -25,4 +26,26 @@ export const hostsFlags = {
   }),
   'runtime-mirror': Flags.string({description: 'An npm registry (or mirror) the hosts download the Node.js runtime from.', default: 'https://registry.npmjs.org'}),
   json: jsonFlag,
+}
+
+type HostsFlags = Interfaces.InferredFlags<typeof hostsFlags>
+
+/** The request prepare and cleanup share, from their common flags. */
+export function fleetRunRequest(flags: HostsFlags, mode: 'run' | 'undo'): FleetRunRequest {
+  return {
+    mode,
+    hostsFile: flags.hosts,
+    defaults: {user: flags.user, identity: flags.identity, port: flags.port},
+    knownHosts: flags['known-hosts'],
+    db: flags.db,
+    playbook: flags.playbook,
+    vars: flags.vars,
+    concurrency: flags.concurrency,
+    maxErrors: flags['max-errors'],
+    onlyHosts: flags.only,
+    connectTimeoutMs: flags['connect-timeout'] * 1000,
+    compress: flags.compress,
+    runtime: flags.runtime as 'auto' | 'managed',
+    runtimeMirror: flags['runtime-mirror'],
+  }
 }

@@ -1,35 +1,12 @@
-import {copyFileSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {copyFileSync} from 'node:fs'
 import {dirname, join} from 'node:path'
 import {fileURLToPath} from 'node:url'
-import {afterAll, describe, expect, it} from 'vitest'
-import {InventoryError, loadInventory} from '../../src/inventory/index.js'
+import {describe, expect, it} from 'vitest'
+import {loadInventory} from '../../src/inventory/index.js'
+import {problemsOf, workspaces} from '../helpers/inventory-workspace.js'
 
 const fixtures = join(dirname(fileURLToPath(import.meta.url)), '../fixtures/inventory')
-const root = mkdtempSync(join(tmpdir(), 'fleet-inventory-ini-'))
-afterAll(() => rmSync(root, {recursive: true, force: true}))
-let n = 0
-function workspace() {
-  const dir = join(root, String(n++))
-  mkdirSync(join(dir, '.ssh'), {recursive: true})
-  const write = (name: string, text: string) => {
-    const path = join(dir, name)
-    mkdirSync(dirname(path), {recursive: true})
-    writeFileSync(path, text)
-    return path
-  }
-  return {dir, write, env: {HOME: dir, USER: 'instructor'}}
-}
-
-function problemsOf(load: () => unknown): string[] {
-  try {
-    load()
-  } catch (error) {
-    expect(error).toBeInstanceOf(InventoryError)
-    return (error as InventoryError).message.split('\n')
-  }
-  throw new Error('expected an InventoryError')
-}
+const workspace = workspaces('fleet-inventory-ini-')
 
 describe('Ansible INI inventories', () => {
   it('reads groups, host vars, group vars by depth, children, and lists a host in several groups once', () => {

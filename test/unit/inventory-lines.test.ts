@@ -1,23 +1,9 @@
-import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import {dirname, join} from 'node:path'
-import {afterAll, describe, expect, it} from 'vitest'
+import {join} from 'node:path'
+import {describe, expect, it} from 'vitest'
 import {loadInventory, parseHostsText, type ParsedHost} from '../../src/inventory/index.js'
+import {workspaces} from '../helpers/inventory-workspace.js'
 
-const root = mkdtempSync(join(tmpdir(), 'fleet-inventory-lines-'))
-afterAll(() => rmSync(root, {recursive: true, force: true}))
-let n = 0
-function workspace() {
-  const dir = join(root, String(n++))
-  mkdirSync(join(dir, '.ssh'), {recursive: true})
-  const write = (name: string, text: string) => {
-    const path = join(dir, name)
-    mkdirSync(dirname(path), {recursive: true})
-    writeFileSync(path, text)
-    return path
-  }
-  return {dir, write, env: {HOME: dir, USER: 'instructor'}}
-}
+const workspace = workspaces('fleet-inventory-lines-')
 
 /** The plain values of a parsed host, for compact assertions. */
 function plain(h: ParsedHost) {

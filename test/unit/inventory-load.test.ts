@@ -1,31 +1,11 @@
-import {chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import {dirname, join} from 'node:path'
-import {afterAll, describe, expect, it} from 'vitest'
+import {mkdirSync} from 'node:fs'
+import {join} from 'node:path'
+import {describe, expect, it} from 'vitest'
 import {UserError} from '../../src/errors/user-error.js'
-import {InventoryError, loadInventory, type LoadInventoryOptions} from '../../src/inventory/index.js'
+import {InventoryError, loadInventory} from '../../src/inventory/index.js'
+import {workspaces} from '../helpers/inventory-workspace.js'
 
-const root = mkdtempSync(join(tmpdir(), 'fleet-inventory-load-'))
-afterAll(() => rmSync(root, {recursive: true, force: true}))
-let n = 0
-function workspace() {
-  const dir = join(root, String(n++))
-  mkdirSync(join(dir, '.ssh'), {recursive: true})
-  const write = (name: string, text: string) => {
-    const path = join(dir, name)
-    mkdirSync(dirname(path), {recursive: true})
-    writeFileSync(path, text)
-    return path
-  }
-  // Relative hosts-file paths, as a user types them: messages then say "hosts.txt:4".
-  const options = (more: LoadInventoryOptions = {}): LoadInventoryOptions => ({
-    env: {HOME: dir, USER: 'instructor'},
-    sshConfigPath: null,
-    cwd: dir,
-    ...more,
-  })
-  return {dir, write, options}
-}
+const workspace = workspaces('fleet-inventory-load-')
 
 function errorOf(load: () => unknown): Error {
   try {

@@ -1,37 +1,15 @@
-import {existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
-import {dirname, join} from 'node:path'
-import {afterAll, describe, expect, it} from 'vitest'
-import {InventoryError, loadInventory, type HostSpec} from '../../src/inventory/index.js'
+import {existsSync} from 'node:fs'
+import {join} from 'node:path'
+import {describe, expect, it} from 'vitest'
+import {loadInventory, type HostSpec} from '../../src/inventory/index.js'
+import {problemsOf, workspaces} from '../helpers/inventory-workspace.js'
 
-const root = mkdtempSync(join(tmpdir(), 'fleet-inventory-sshconfig-'))
-afterAll(() => rmSync(root, {recursive: true, force: true}))
-let n = 0
-function workspace() {
-  const dir = join(root, String(n++))
-  mkdirSync(join(dir, '.ssh'), {recursive: true})
-  const write = (name: string, text: string) => {
-    const path = join(dir, name)
-    mkdirSync(dirname(path), {recursive: true})
-    writeFileSync(path, text)
-    return path
-  }
-  return {dir, write, env: {HOME: dir, USER: 'instructor'}, config: join(dir, '.ssh/config')}
-}
+const workspace = workspaces('fleet-inventory-sshconfig-')
 
 function byName(hosts: HostSpec[]): Record<string, HostSpec> {
   return Object.fromEntries(hosts.map((h) => [h.name, h]))
 }
 
-function problemsOf(load: () => unknown): string[] {
-  try {
-    load()
-  } catch (error) {
-    expect(error).toBeInstanceOf(InventoryError)
-    return (error as InventoryError).message.split('\n')
-  }
-  throw new Error('expected an InventoryError')
-}
 
 describe('merging ~/.ssh/config', () => {
   it('applies the precedence hosts-file line > ssh config > flags > built-in, value by value', () => {
