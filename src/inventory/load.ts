@@ -1,4 +1,4 @@
-import {closeSync, fstatSync, openSync, readFileSync, statSync} from 'node:fs'
+import {closeSync, existsSync, fstatSync, openSync, readFileSync} from 'node:fs'
 import {homedir, userInfo} from 'node:os'
 import {dirname, isAbsolute, join, resolve} from 'node:path'
 import {UserError, type Place} from '../errors/user-error.js'
@@ -61,7 +61,7 @@ export function loadInventory(path: string, options: LoadInventoryOptions = {}):
 
   let sshConfig: SshConfig | undefined
   let sshConfigPath = options.sshConfigPath === undefined ? join(home, '.ssh', 'config') : options.sshConfigPath
-  if (options.sshConfigPath === undefined && sshConfigPath !== null && !exists(sshConfigPath)) sshConfigPath = null
+  if (options.sshConfigPath === undefined && sshConfigPath !== null && !existsSync(sshConfigPath)) sshConfigPath = null
   if (sshConfigPath !== null) {
     sshConfigPath = resolve(cwd, sshConfigPath)
     sshConfig = new SshConfig(sshConfigPath, home, localUser)
@@ -124,14 +124,6 @@ function safeUserName(): string {
   }
 }
 
-function exists(path: string): boolean {
-  try {
-    statSync(path)
-    return true
-  } catch {
-    return false
-  }
-}
 
 function resolveDefaults(d: InventoryDefaults, home: string, cwd: string, problems: Problem[]): ResolvedDefaults {
   const builtIn: Place = {file: 'built-in default'}

@@ -1,4 +1,4 @@
-import {statSync} from 'node:fs'
+import {existsSync} from 'node:fs'
 import {hostname} from 'node:os'
 import {isAbsolute, join, resolve} from 'node:path'
 import type {Place} from '../errors/user-error.js'
@@ -88,14 +88,6 @@ export function defaultName(target: string): string {
   return target.replace(/:/g, '-').replace(/%/g, 's')
 }
 
-function exists(path: string): boolean {
-  try {
-    statSync(path)
-    return true
-  } catch {
-    return false
-  }
-}
 
 export function mergeHost(parsed: ParsedHost, ctx: MergeContext, problems: Problem[]): DraftHost {
   const before = problems.length
@@ -218,7 +210,7 @@ export function mergeHost(parsed: ParsedHost, ctx: MergeContext, problems: Probl
       }
       const path = isAbsolute(expanded.value) ? expanded.value : resolve(ctx.cwd, expanded.value)
       // OpenSSH skips IdentityFile entries that do not exist.
-      if (exists(path)) identities.push({path, place: id.place, origin: 'ssh-config'})
+      if (existsSync(path)) identities.push({path, place: id.place, origin: 'ssh-config'})
     }
     if (identities.length === 0) {
       for (const id of defaults.identityFiles) identities.push({path: id.value, place: id.place, origin: 'flags'})
@@ -226,7 +218,7 @@ export function mergeHost(parsed: ParsedHost, ctx: MergeContext, problems: Probl
     if (identities.length === 0) {
       for (const key of BUILT_IN_KEYS) {
         const path = join(ctx.home, '.ssh', key)
-        if (exists(path)) identities.push({path, place: {file: path}, origin: 'built-in'})
+        if (existsSync(path)) identities.push({path, place: {file: path}, origin: 'built-in'})
       }
     }
   }

@@ -62,3 +62,6 @@ export async function waitUntil(what: string, cond: () => boolean, timeoutMs = 2
 export function ndjson(text: string): JournalRecord[] {
   return text.split('\n').filter(Boolean).map(parseRecord)
 }
+
+/** The demo playbook's steps, in order. */
+export const DEMO_STEPS = ['make-dir', 'write-config', 'stream-output', 'flaky', 'use-secret', 'start-service', 'wait-ready', 'summary']

@@ -1,7 +1,7 @@
 import {cpSync, existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {describe, expect, it} from 'vitest'
-import {agent, journalOf, lastRun, ndjson, tempDir, waitUntil} from '../helpers/agent-cli.js'
+import {agent, DEMO_STEPS, journalOf, lastRun, ndjson, tempDir, waitUntil} from '../helpers/agent-cli.js'
 
 const DEMO = resolve('playbooks/demo.yaml')
 const SECRET = 'demo-s3cret-7f3a9c'
@@ -26,16 +26,7 @@ describe('agent run of playbooks/demo.yaml', () => {
     expect(records[0].type).toBe('run-start')
     expect(records.at(-1)).toMatchObject({type: 'run-end', status: 'ok'})
     const ends = records.filter((x) => x.type === 'step-end')
-    expect(ends.map((e) => e.type === 'step-end' && [e.step, e.status])).toEqual([
-      ['make-dir', 'ok'],
-      ['write-config', 'ok'],
-      ['stream-output', 'ok'],
-      ['flaky', 'ok'],
-      ['use-secret', 'ok'],
-      ['start-service', 'ok'],
-      ['wait-ready', 'ok'],
-      ['summary', 'ok'],
-    ])
+    expect(ends.map((e) => e.type === 'step-end' && [e.step, e.status])).toEqual(DEMO_STEPS.map((id) => [id, 'ok']))
     const retry = records.find((x) => x.type === 'step-retry')
     expect(retry).toMatchObject({step: 'flaky', attempt: 1, exit_code: 1, error: 'E: the first attempt fails on purpose'})
     expect(ends.find((e) => e.type === 'step-end' && e.step === 'flaky')).toMatchObject({attempts: 2})

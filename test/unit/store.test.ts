@@ -3,7 +3,7 @@ import {join, resolve} from 'node:path'
 import Database from 'better-sqlite3'
 import {describe, expect, it} from 'vitest'
 import {FleetStore} from '../../src/store/store.js'
-import {agent, journalOf, lastRun, tempDir} from '../helpers/agent-cli.js'
+import {agent, DEMO_STEPS, journalOf, lastRun, tempDir} from '../helpers/agent-cli.js'
 
 /** A real journal: the demo playbook run by the real agent. */
 async function demoJournal() {
@@ -40,16 +40,7 @@ describe('FleetStore', () => {
     const host = store.host('h1')!
     expect(host).toMatchObject({state: 'ok', agent_run: run, last_seq: journal.length, step_total: 8, error: null})
     const steps = store.steps(id, run)
-    expect(steps.map((s) => [s.step, s.status])).toEqual([
-      ['make-dir', 'ok'],
-      ['write-config', 'ok'],
-      ['stream-output', 'ok'],
-      ['flaky', 'ok'],
-      ['use-secret', 'ok'],
-      ['start-service', 'ok'],
-      ['wait-ready', 'ok'],
-      ['summary', 'ok'],
-    ])
+    expect(steps.map((s) => [s.step, s.status])).toEqual(DEMO_STEPS.map((id) => [id, 'ok']))
     expect(steps.find((s) => s.step === 'flaky')).toMatchObject({attempts: 2})
     expect(store.logTail(id, run, 'stream-output', 2)).toBe('working on item 5 of 5\nall items done')
     store.close()
