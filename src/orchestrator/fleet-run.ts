@@ -98,6 +98,9 @@ export async function runFleet(req: FleetRunRequest, progress?: (total: number) 
           runtimeMirror: req.runtimeMirror,
           onState: (state, detail) => ui?.host(h.name, state, detail),
           onRecords: (records) => ui?.records(h.name, records),
+        }).then((state) => {
+          ui?.host(h.name, state)
+          return state
         }),
       {concurrency: req.concurrency, maxErrors, canary: req.canary},
     )

@@ -128,6 +128,24 @@ describe('fleet prepare options, cleanup, demo', () => {
     expect(existsSync(join(set.hosts[2].home, 'fleet-demo', 'demo.conf'))).toBe(true)
   }, 300_000)
 
+  it('on a terminal, prepare draws a live bar with counts; NO_COLOR turns colour off', async () => {
+    resetHosts(set)
+    const {spawnSync} = await import('node:child_process')
+    const {FLEET} = await import('../helpers/fleet-cli.js')
+    // `script` gives the command a real pseudo-terminal.
+    const {NO_COLOR: _, ...base} = process.env
+    const onTty = (env: Record<string, string>, db: string) =>
+      spawnSync('script', ['-qec', `${process.execPath} ${FLEET} prepare -H ${hostsFile} --db ${db} -p demo --steps setup`, '/dev/null'], {encoding: 'utf8', env: {...base, SSH_AUTH_SOCK: '', TERM: 'xterm', ...env}})
+    const colour = onTty({}, join(dir, 'tty1.db'))
+    expect(colour.status).toBe(0)
+    expect(colour.stdout).toMatch(/\r\x1b\[2K\[#{30}\] 6\/6 {2}running 0/)
+    expect(colour.stdout).toContain('\x1b[32mok 6\x1b[0m')
+    const plain = onTty({NO_COLOR: '1'}, join(dir, 'tty2.db'))
+    expect(plain.status).toBe(0)
+    expect(plain.stdout).toMatch(/\[#{30}\] 6\/6 {2}running 0 {2}ok 6 {2}failed 0/)
+    expect(plain.stdout).not.toContain('\x1b[32m')
+  })
+
   it('status --watch without a terminal prints once the run is done and exits', async () => {
     const db = join(dir, 'steps.db')
     const r = await fleet(['status', '--db', db, '--watch'])
