@@ -1,4 +1,5 @@
 import Cleanup from '../../commands/fleet/cleanup.js'
+import CollectLogs from '../../commands/fleet/collect-logs.js'
 import Demo from '../../commands/fleet/demo.js'
 import Prepare from '../../commands/fleet/prepare.js'
 import Status from '../../commands/fleet/status.js'
@@ -8,5 +9,6 @@ export const COMMANDS = {
   prepare: Prepare,
   status: Status,
   cleanup: Cleanup,
+  'collect-logs': CollectLogs,
   demo: Demo,
 }

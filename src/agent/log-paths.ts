@@ -1,0 +1,58 @@
+import {existsSync} from 'node:fs'
+import {homedir} from 'node:os'
+import {isAbsolute, resolve} from 'node:path'
+import {loadPlaybook} from '../playbook/load.js'
+import {scopeFor} from '../playbook/prepare.js'
+import {renderText} from '../playbook/render.js'
+import {gatherFacts} from './facts.js'
+import {allRunIds, lastRunId, readMeta} from './runs.js'
+import {StateDir} from './state-dir.js'
+
+/** What `agent logs --json` prints: where this host's logs are, for `fleet collect-logs`. */
+export interface LogPaths {
+  /** The agent's state dir (journals, step logs), absolute. */
+  state_dir: string
+  /** The playbook whose `logs:` were rendered, if any. */
+  playbook?: string
+  /** The vars file used to render them, if any. */
+  vars?: string
+  /** The playbook's `logs:` rendered for this host, absolute (relative ones are taken from the home folder). */
+  paths: string[]
+  /** Why `paths` is empty although a playbook was asked for (the state dir is still good). */
+  error?: string
+}
+
+/**
+ * The agent's state dir and the playbook's declared log paths on this host.
+ * Without a playbook, the one of the last run is used. Without vars, the vars
+ * file of the newest run of that playbook is used (a secret without a value in
+ * the playbook comes from there), so `--playbook` alone renders what ran.
+ */
+export function logPaths(opts: {stateDir: string; playbook?: string; vars?: string}): LogPaths {
+  const state = new StateDir(resolve(opts.stateDir))
+  const out: LogPaths = {state_dir: state.root, paths: []}
+  const last = lastRunId(state)
+  const playbook = opts.playbook ? resolve(opts.playbook) : last ? readMeta(state, last)?.playbook_path : undefined
+  if (!playbook) return out
+  out.playbook = playbook
+  const vars = opts.vars ? resolve(opts.vars) : varsOfNewestRun(state, playbook)
+  if (vars) out.vars = vars
+  try {
+    const pb = loadPlaybook(playbook, vars)
+    const scope = scopeFor(pb, gatherFacts())
+    const paths = pb.logs.map((l) => renderText(l, scope).trim()).filter(Boolean)
+    out.paths = [...new Set(paths.map((p) => (isAbsolute(p) ? resolve(p) : resolve(homedir(), p))))]
+  } catch (e) {
+    // A playbook that no longer loads (or a path that no longer renders) still leaves the state dir to collect.
+    out.error = (e as Error).message.replace(/^Error: /, '')
+  }
+  return out
+}
+
+function varsOfNewestRun(state: StateDir, playbook: string): string | undefined {
+  for (const run of allRunIds(state).reverse()) {
+    const meta = readMeta(state, run)
+    if (meta?.playbook_path === playbook) return meta.vars_path && existsSync(meta.vars_path) ? meta.vars_path : undefined
+  }
+  return undefined
+}

@@ -1,0 +1,214 @@
+import {existsSync, mkdirSync, readdirSync, renameSync, rmSync} from 'node:fs'
+import {basename, dirname, join, posix, resolve} from 'node:path'
+import PQueue from 'p-queue'
+import {create as createTar} from 'tar'
+import {UserError} from '../errors/user-error.js'
+import {loadInventory, type HostSpec} from '../inventory/index.js'
+import {agentCommand, bundleDir, parseProbe, probeScript} from '../orchestrator/remote.js'
+import {RUNTIME_NODE} from '../orchestrator/runtime.js'
+import {layeredHostKeys, transportFor} from '../orchestrator/targets.js'
+import {FleetStore, type RunRow} from '../store/store.js'
+import {TransportError, type Transport} from '../transport/types.js'
+import {countFiles, type Refused} from './extract.js'
+import {fetchArchive} from './fetch.js'
+import {parseTarStderr, tarCommand} from './remote-tar.js'
+
+export interface CollectRequest {
+  hostsFile: string
+  defaults: {user?: string; identity?: string; port?: number}
+  knownHosts?: string
+  db: string
+  /** The folder to fill, one sub-folder per host [default: ./fleet-logs/TIMESTAMP]. */
+  out?: string
+  /** `--host NAME,...`: only these hosts of the hosts file. */
+  hosts?: string
+  /** Also write OUT.tar.gz of the whole folder. */
+  tar?: boolean
+  concurrency: number
+  connectTimeoutMs?: number
+  compress?: boolean
+}
+
+export interface HostLogs {
+  name: string
+  /** Every log of the host was fetched (declared paths that do not exist on it do not count against this). */
+  ok: boolean
+  /** Regular files in the host's folder, and their bytes. */
+  files: number
+  bytes: number
+  error?: string
+  /** Declared log paths that are not on the host. */
+  missing?: string[]
+  /** Archive entries not extracted: unsafe names, links or types. */
+  refused?: Refused[]
+  /** tar's warnings on the host (a file that could not be read, or changed while read). */
+  warnings?: string[]
+}
+
+export interface CollectSummary {
+  /** The folder, absolute. */
+  out: string
+  /** OUT.tar.gz, with --tar. */
+  tar?: string
+  /** The fleet run whose bundle was asked for the log paths. */
+  run: number
+  hosts: HostLogs[]
+}
+
+/** Where the last fleet run's bundle is on every host, and its playbook inside it. */
+interface LastRun {
+  id: number
+  bundle: string
+  playbook: string
+}
+
+const QUERY_TIMEOUT_MS = 60_000
+const MAX_LISTED = 20
+
+/**
+ * `fleet collect-logs`: bring every host's logs home, one folder per host, in
+ * parallel over one SSH connection per host. The agent of the last fleet run
+ * says where its state dir is and renders the playbook's `logs:`; each tree
+ * comes back as a tar.gz stream and is extracted so that nothing a host sends
+ * can land outside that host's folder.
+ */
+export async function collectLogs(req: CollectRequest, onHost?: (h: HostLogs) => void): Promise<CollectSummary> {
+  const inventory = loadInventory(req.hostsFile, {defaults: req.defaults})
+  const unsupported = inventory.hosts.find((h) => h.transport !== 'ssh')
+  if (unsupported) throw new UserError(`${unsupported.source.file}:${unsupported.source.line}: field "transport": ${unsupported.transport} is not supported by this fleet yet; only ssh.`)
+  const chosen = selectHosts(inventory.hosts, req.hosts)
+  if (!existsSync(req.db)) throw new UserError(`${req.db}: no fleet database here; run "fleet prepare --hosts FILE" first (or give --db).`)
+  const out = resolve(req.out ?? join('fleet-logs', timestamp()))
+  const taken = chosen.filter((h) => existsSync(join(out, h.name))).map((h) => h.name)
+  if (taken.length) throw new UserError(`--out: ${out} already has a folder for ${taken.slice(0, 5).join(', ')}${taken.length > 5 ? ', ...' : ''}; give another --out.`)
+  const archive = req.tar ? `${out}.tar.gz` : undefined
+  if (archive && existsSync(archive)) throw new UserError(`--tar: ${archive} exists already; give another --out.`)
+
+  const store = FleetStore.open(req.db)
+  try {
+    const run = lastRun(store)
+    mkdirSync(out, {recursive: true, mode: 0o700})
+    const hostKeys = layeredHostKeys(store.hostKeys(), req.knownHosts)
+    const settings = {hostKeys, useAgent: inventory.useAgent, agentSocket: inventory.agentSocket, connectTimeoutMs: req.connectTimeoutMs ?? 15_000, compress: req.compress ?? false}
+    const queue = new PQueue({concurrency: Math.max(1, req.concurrency)})
+    const results = await Promise.all(
+      chosen.map((h) =>
+        queue.add(async () => {
+          const r = await collectHost(h.name, transportFor(h, settings), run, join(out, h.name))
+          onHost?.(r)
+          return r
+        }),
+      ),
+    )
+    if (archive) await writeArchive(out, archive)
+    return {out, tar: archive, run: run.id, hosts: results}
+  } finally {
+    store.close()
+  }
+}
+
+function selectHosts(hosts: HostSpec[], only: string | undefined): HostSpec[] {
+  if (!only) return hosts
+  const names = only.split(',').map((s) => s.trim()).filter(Boolean)
+  const unknown = names.filter((n) => !hosts.some((h) => h.name === n))
+  if (unknown.length) throw new UserError(`--host: no host named ${unknown.map((n) => `"${n}"`).join(', ')} in the hosts file (names: ${hosts.slice(0, 8).map((h) => h.name).join(', ')}${hosts.length > 8 ? ', ...' : ''}).`)
+  return hosts.filter((h) => names.includes(h.name))
+}
+
+function lastRun(store: FleetStore): LastRun {
+  const row: RunRow | undefined = store.lastRun()
+  if (!row) throw new UserError(`${store.path}: no fleet run is recorded; run "fleet prepare --hosts FILE" first.`)
+  let bundle: unknown
+  try {
+    bundle = (JSON.parse(row.options) as {bundle?: unknown}).bundle
+  } catch {
+    bundle = undefined
+  }
+  if (typeof bundle !== 'string' || !/^[0-9a-f]+$/.test(bundle)) throw new UserError(`${store.path}: the last fleet run (${row.id}) does not record its bundle; run "fleet prepare" again.`)
+  return {id: row.id, bundle, playbook: `${bundleDir(bundle)}/playbooks/${basename(row.playbook)}`}
+}
+
+/** 20261124T101500Z: sorts by time, no characters a shell or another OS minds. */
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
+}
+
+interface AgentAnswer {
+  state_dir: string
+  paths: string[]
+  error?: string
+}
+
+async function collectHost(name: string, t: Transport, run: LastRun, dir: string): Promise<HostLogs> {
+  const res: HostLogs = {name, ok: false, files: 0, bytes: 0}
+  const problems: string[] = []
+  try {
+    await t.connect()
+    const probe = parseProbe((await t.exec(probeScript(run.bundle), {timeoutMs: QUERY_TIMEOUT_MS})).stdout)
+    const node = probe.node && probe.node.major >= 18 && !probe.node.path.endsWith(RUNTIME_NODE) ? probe.node.path : probe.runtime ? RUNTIME_NODE : undefined
+    if (!node) throw new Error('no Node.js 18+ on the host to ask the agent where its logs are')
+    if (!probe.bundlePresent) throw new Error(`fleet's bundle ${run.bundle} (of fleet run ${run.id}) is not on the host, so there is no agent to ask where its logs are; run "fleet prepare" for this host first`)
+    const answer = await askAgent(t, node, run)
+    if (answer.error) problems.push(`the playbook's log paths: ${answer.error}`)
+    await fetchTree(t, answer.state_dir, ['.'], false, join(dir, 'agent'), res)
+    const declared = answer.paths.map((p) => p.replace(/^\/+/, '') || '.')
+    if (declared.length) await fetchTree(t, '/', declared, true, join(dir, 'files'), res)
+  } catch (e) {
+    const message = (e as Error).message
+    // Transport errors start with the host's label; the report names the host already.
+    problems.push(e instanceof TransportError && message.startsWith(`${name}: `) ? message.slice(name.length + 2) : message)
+  } finally {
+    await t.close().catch(() => undefined)
+  }
+  Object.assign(res, countFiles(dir))
+  if (existsSync(dir) && res.files === 0 && isEmptyTree(dir)) rmSync(dir, {recursive: true, force: true})
+  if (problems.length) res.error = problems.join('; ')
+  res.ok = problems.length === 0
+  if (res.refused?.length) res.refused = res.refused.slice(0, MAX_LISTED)
+  if (res.warnings?.length) res.warnings = res.warnings.slice(0, MAX_LISTED)
+  return res
+}
+
+/** `agent logs --json` of the last run's bundle: the state dir and the declared log paths, rendered on the host. */
+async function askAgent(t: Transport, node: string, run: LastRun): Promise<AgentAnswer> {
+  const r = await t.exec(agentCommand(node, run.bundle, 'logs', ['--playbook', run.playbook, '--json']), {timeoutMs: QUERY_TIMEOUT_MS})
+  const line = r.stdout.trim().split('\n').pop() ?? ''
+  let answer: Partial<AgentAnswer> | undefined
+  try {
+    answer = JSON.parse(line) as Partial<AgentAnswer>
+  } catch {
+    answer = undefined
+  }
+  if (!answer || typeof answer.state_dir !== 'string' || !answer.state_dir.startsWith('/') || !Array.isArray(answer.paths)) {
+    const why = r.stderr.split('\n').map((l) => l.trim()).find(Boolean) ?? `exit code ${r.code}`
+    const old = /command logs not found/i.test(r.stderr) ? ' (the agent of this bundle is older than "agent logs"; run "fleet prepare" again to ship a newer one)' : ''
+    throw new Error(`the agent did not say where its logs are: ${why.replace(/^Error: /, '')}${old}`)
+  }
+  return {state_dir: answer.state_dir, paths: answer.paths.filter((p): p is string => typeof p === 'string' && p.startsWith('/')), error: answer.error}
+}
+
+/** A tar.gz of `paths` under `base` from the host, extracted into `dest`; what is missing, refused or warned about goes into `res`. */
+async function fetchTree(t: Transport, base: string, paths: string[], sudo: boolean, dest: string, res: HostLogs): Promise<void> {
+  // GNU tar: 1 means some file changed while it was read (a log being written): still an archive.
+  const {result, refused} = await fetchArchive(t, tarCommand(base, paths, {sudo}), dest, (code) => code === 0 || code === 1)
+  const {missing, warnings} = parseTarStderr(result.stderr)
+  if (missing.length) res.missing = [...(res.missing ?? []), ...missing.map((p) => (p.startsWith('/') ? p : posix.join(base, p)))]
+  if (warnings.length) res.warnings = [...(res.warnings ?? []), ...warnings]
+  if (refused.length) res.refused = [...(res.refused ?? []), ...refused]
+  if (result.code !== 0 && result.code !== 1) throw new Error(`tar on the host failed (exit ${result.code ?? result.signal}): ${warnings[0] ?? 'no message'}`)
+}
+
+function isEmptyTree(dir: string): boolean {
+  return readdirSync(dir, {withFileTypes: true}).every((d) => d.isDirectory() && isEmptyTree(join(dir, d.name)))
+}
+
+/** OUT.tar.gz beside OUT, its entries under OUT's own name. */
+async function writeArchive(out: string, archive: string): Promise<void> {
+  const part = `${archive}.part`
+  try {
+    await createTar({gzip: true, file: part, cwd: dirname(out), portable: true}, [basename(out)])
+    renameSync(part, archive)
+  } finally {
+    rmSync(part, {force: true})
+  }
+}
