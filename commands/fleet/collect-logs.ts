@@ -8,7 +8,7 @@ export default class CollectLogs extends BaseCommand {
   static summary = "Bring every host's logs home, one folder per host."
   static description = `For each host, in parallel over one SSH connection: ask the agent of the last fleet run (from the database) where its state dir is and what the playbook's \`logs:\` are on that host, then stream them home as tar.gz and extract them into OUT/HOST/. OUT/HOST/agent/ holds the agent's state dir (runs/RUN/journal.jsonl, runs/RUN/logs/STEP.log, ...); OUT/HOST/files/ holds the declared log paths under their full path (OUT/HOST/files/var/log/libvirt/...).
 
-Declared paths are read through "sudo -n" when the login is not root and sudo needs no password, so root-only logs come too; paths missing on a host are listed, not fatal. Nothing a host sends can land outside its folder: absolute names, "..", links pointing out of the folder, hard links, devices and FIFOs are refused. Step logs and journals were redacted by the agent; declared log files come as they are on the host.
+Declared paths are read through "sudo -n" when the login is not root and sudo needs no password, so root-only logs come too; paths missing on a host are listed, not fatal. Nothing a host sends can land outside its folder: absolute names, "..", links pointing out of the folder, hard links, devices and FIFOs are refused. Step logs and journals were redacted by the agent on the host; the declared log files, which come as they were, have the playbook's secret values (from the playbook and the run's vars file) replaced with ******** here before the command ends.
 
 --hosts gives the connection details (as for prepare); the database gives the last run and the recorded host keys.
 
@@ -25,6 +25,7 @@ Exit code 0 when every host's logs were collected, 1 otherwise (unreachable host
     port: hostsFlags.port,
     'known-hosts': hostsFlags['known-hosts'],
     db: hostsFlags.db,
+    vars: Flags.string({description: "The vars file whose secret values are redacted from the collected files [default: the one the last prepare used]."}),
     out: Flags.string({char: 'o', description: 'The folder to write, one sub-folder per host [default: ./fleet-logs/TIMESTAMP].'}),
     host: Flags.string({description: 'Only these hosts (comma-separated names from the hosts file).'}),
     tar: Flags.boolean({description: 'Also write OUT.tar.gz of the whole folder.'}),
@@ -43,6 +44,7 @@ Exit code 0 when every host's logs were collected, 1 otherwise (unreachable host
         defaults: {user: flags.user, identity: flags.identity, port: flags.port},
         knownHosts: flags['known-hosts'],
         db: flags.db,
+        vars: flags.vars,
         out: flags.out,
         hosts: flags.host,
         tar: flags.tar,

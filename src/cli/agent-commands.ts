@@ -1,5 +1,6 @@
 import AgentFollow from '../../commands/agent/follow.js'
 import AgentLogs from '../../commands/agent/logs.js'
+import AgentRedact from '../../commands/agent/redact.js'
 import AgentRun from '../../commands/agent/run.js'
 import AgentStart from '../../commands/agent/start.js'
 import AgentStatus from '../../commands/agent/status.js'
@@ -13,4 +14,5 @@ export const COMMANDS = {
   status: AgentStatus,
   undo: AgentUndo,
   logs: AgentLogs,
+  redact: AgentRedact,
 }

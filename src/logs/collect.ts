@@ -10,6 +10,8 @@ import {layeredHostKeys, transportFor} from '../orchestrator/targets.js'
 import {FleetStore, type RunRow} from '../store/store.js'
 import {TransportError, type Transport} from '../transport/types.js'
 import {countFiles, type Refused} from './extract.js'
+import {spawnSync} from 'node:child_process'
+import {packageRoot} from '../orchestrator/bundle.js'
 import {fetchArchive} from './fetch.js'
 import {parseTarStderr, tarCommand} from './remote-tar.js'
 
@@ -27,6 +29,8 @@ export interface CollectRequest {
   concurrency: number
   connectTimeoutMs?: number
   compress?: boolean
+  /** The vars file whose secrets to redact [default: the one the last run used]. */
+  vars?: string
 }
 
 export interface HostLogs {
@@ -59,7 +63,11 @@ export interface CollectSummary {
 interface LastRun {
   id: number
   bundle: string
+  /** The playbook inside the bundle on the host. */
   playbook: string
+  /** The same playbook here, and the vars file the run used: what the collected files are redacted with. */
+  localPlaybook: string
+  vars?: string
 }
 
 const QUERY_TIMEOUT_MS = 60_000
@@ -100,6 +108,8 @@ export async function collectLogs(req: CollectRequest, onHost?: (h: HostLogs) =>
         }),
       ),
     )
+    // Declared log files come home as they were on the host; the secrets come out here, before anyone reads them.
+    redactLocally(run, req.vars ?? run.vars, out)
     if (archive) await writeArchive(out, archive)
     return {out, tar: archive, run: run.id, hosts: results}
   } finally {
@@ -118,14 +128,16 @@ function selectHosts(hosts: HostSpec[], only: string | undefined): HostSpec[] {
 function lastRun(store: FleetStore): LastRun {
   const row: RunRow | undefined = store.lastRun()
   if (!row) throw new UserError(`${store.path}: no fleet run is recorded; run "fleet prepare --hosts FILE" first.`)
-  let bundle: unknown
+  let options: {bundle?: unknown; vars?: unknown} = {}
   try {
-    bundle = (JSON.parse(row.options) as {bundle?: unknown}).bundle
+    options = JSON.parse(row.options) as typeof options
   } catch {
-    bundle = undefined
+    // handled below as "does not record its bundle"
   }
+  const bundle = options.bundle
   if (typeof bundle !== 'string' || !/^[0-9a-f]+$/.test(bundle)) throw new UserError(`${store.path}: the last fleet run (${row.id}) does not record its bundle; run "fleet prepare" again.`)
-  return {id: row.id, bundle, playbook: `${bundleDir(bundle)}/playbooks/${basename(row.playbook)}`}
+  if (!existsSync(row.playbook)) throw new UserError(`${row.playbook}: the playbook of the last fleet run is gone from here, so the collected logs could not be cleaned of its secrets; put it back or run "fleet prepare" again.`)
+  return {id: row.id, bundle, playbook: `${bundleDir(bundle)}/playbooks/${basename(row.playbook)}`, localPlaybook: row.playbook, vars: typeof options.vars === 'string' ? options.vars : undefined}
 }
 
 /** 20261124T101500Z: sorts by time, no characters a shell or another OS minds. */
@@ -196,6 +208,14 @@ async function fetchTree(t: Transport, base: string, paths: string[], sudo: bool
   if (warnings.length) res.warnings = [...(res.warnings ?? []), ...warnings]
   if (refused.length) res.refused = [...(res.refused ?? []), ...refused]
   if (result.code !== 0 && result.code !== 1) throw new Error(`tar on the host failed (exit ${result.code ?? result.signal}): ${warnings[0] ?? 'no message'}`)
+}
+
+/** `agent redact` here, with the run's playbook and vars: the agent's own code knows which vars are secret. */
+function redactLocally(run: LastRun, vars: string | undefined, out: string): void {
+  const args = [join(packageRoot(), 'dist', 'agent', 'agent.mjs'), 'redact', '--playbook', run.localPlaybook, '--json', out]
+  if (vars) args.push('--vars', vars)
+  const r = spawnSync(process.execPath, args, {encoding: 'utf8', env: {...process.env, NODE_ENV: 'production'}})
+  if (r.status !== 0) throw new UserError(`could not clean the collected logs in ${out} of the playbook's secrets: ${(r.stderr.split('\n').find((l) => l.trim()) ?? `exit code ${r.status}`).replace(/^Error: /, '')}`)
 }
 
 function isEmptyTree(dir: string): boolean {

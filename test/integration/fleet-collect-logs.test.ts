@@ -89,6 +89,7 @@ function expectHostFolder(out: string, h: LocalHost): void {
   // The secret was used on the host (its step ran) but is in no collected file.
   expect(readFileSync(join(folder, 'agent', 'runs', [...journals.keys()][0], 'logs', 'use-secret.log'), 'utf8')).toContain('calling the API with token')
   for (const f of filesUnder(folder)) expect(readFileSync(join(folder, f)).includes(SECRET), f).toBe(false)
+  if (existsSync(join(h.home, 'fleet-demo', 'service.log'))) expect(readFileSync(join(demo, 'service.log'), 'utf8')).toBe('started\nauth token=******** accepted\n')
 }
 
 // Generous: the suite shares two cores with whatever else runs.
@@ -98,6 +99,8 @@ describe('fleet collect-logs over real SSH', {timeout: 120_000}, () => {
     const h1 = set.hosts[0]
     symlinkSync('/etc', join(h1.home, 'fleet-demo', 'escape-abs'))
     symlinkSync('../../../../..', join(h1.home, 'fleet-demo', 'escape-up'))
+    // A declared log file that has the secret in it (as a service's log might): it must come home redacted.
+    writeFileSync(join(h1.home, 'fleet-demo', 'service.log'), `started\nauth token=${SECRET} accepted\n`)
     symlinkSync('report.txt', join(h1.home, 'fleet-demo', 'report-link'))
     try {
       const out = join(dir, 'all')
