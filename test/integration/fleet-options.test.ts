@@ -27,7 +27,7 @@ const runsOn = (i: number) => {
   return existsSync(d) ? readdirSync(d).length : 0
 }
 
-describe('fleet prepare options, cleanup, demo', () => {
+describe('fleet prepare options, cleanup, demo', {timeout: 180_000}, () => {
   it('cleanup runs the undo on every host, recorded like a prepare run', async () => {
     resetHosts(set)
     const db = join(dir, 'cleanup.db')
@@ -154,7 +154,7 @@ describe('fleet prepare options, cleanup, demo', () => {
   })
 })
 
-describe('fleet demo', () => {
+describe('fleet demo', {timeout: 180_000}, () => {
   it('starts local hosts, prepares them with the demo playbook, shows status and stops them', async () => {
     const db = join(tempDir(), 'demo.db')
     const r = await fleet(['demo', '--hosts', '3', '--db', db])

@@ -48,7 +48,8 @@ function runsOn(hostIndex: number): string[] {
   return existsSync(d) ? readdirSync(d) : []
 }
 
-describe('fleet prepare over real SSH', () => {
+// Generous: 20 hosts share two cores with whatever else the machine runs.
+describe('fleet prepare over real SSH', {timeout: 300_000}, () => {
   it('provisions every host; every event ends up in SQLite exactly once; the secret does not', async () => {
     resetHosts(set)
     const db = join(dir, 'full.db')
