@@ -133,15 +133,32 @@ export async function startVirshBmc(opts: StartVirshBmcOptions): Promise<VirshBm
   return {port, pid: child.pid!, logFile, stop: () => (stopped ??= stop())}
 }
 
+export interface IpmiOptions {
+  /** Default 127.0.0.1. */
+  host?: string
+  user?: string
+  /** Default virshbmc's fixed "password"; passed through IPMI_PASSWORD, never argv. */
+  password?: string
+  /** Seconds per try (-N). Default 3, and 10 for power on/off/reset/cycle: virshbmc answers a
+   * power change only once the domain started or stopped (~1 s under TCG, several on a loaded
+   * machine), and a retransmitted "power on" is answered "not supported in present state". */
+  timeoutS?: number
+  /** Retries (-R). Default 2. */
+  retries?: number
+}
+
 /**
- * `ipmitool -I lanplus` against a BMC on loopback; the password goes through IPMI_PASSWORD (-E),
- * never argv. Retries are short: against a port nobody listens on, ipmitool's defaults wait 20 s.
+ * `ipmitool -I lanplus` against a BMC on this machine (loopback by default); the password goes
+ * through IPMI_PASSWORD (-E), never argv. Retries are short: against a port nobody listens on,
+ * ipmitool's defaults wait 20 s. `hostOrOptions` may be the host, as before, or IpmiOptions.
  */
-export async function ipmitool(port: number, args: readonly string[], host = '127.0.0.1'): Promise<string> {
+export async function ipmitool(port: number, args: readonly string[], hostOrOptions: string | IpmiOptions = {}): Promise<string> {
+  const o: IpmiOptions = typeof hostOrOptions === 'string' ? {host: hostOrOptions} : hostOrOptions
+  const changesPower = args[0] === 'power' && ['on', 'off', 'reset', 'cycle', 'soft'].includes(args[1] ?? '')
   const {stdout} = await run(
     requireBinary('ipmitool'),
-    ['-I', 'lanplus', '-H', host, '-p', String(port), '-U', BMC_USER, '-E', '-N', '3', '-R', '2', ...args],
-    {timeoutMs: 30_000, env: {...process.env, IPMI_PASSWORD: BMC_PASSWORD}},
+    ['-I', 'lanplus', '-H', o.host ?? '127.0.0.1', '-p', String(port), '-U', o.user ?? BMC_USER, '-E', '-N', String(o.timeoutS ?? (changesPower ? 10 : 3)), '-R', String(o.retries ?? 2), ...args],
+    {timeoutMs: 45_000, env: {...process.env, IPMI_PASSWORD: o.password ?? BMC_PASSWORD}},
   )
   return stdout.trim()
 }

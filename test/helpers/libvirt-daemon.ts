@@ -14,10 +14,16 @@
  *   domains and networks before calling stop().
  *
  * Only daemons this helper started are stopped, by their pid. If `virsh -c qemu:///system` already
- * answers (a system libvirtd, another test file), nothing is started and stop() does nothing.
+ * answers (a system libvirtd, another test file), nothing is started.
+ *
+ * Several test files (vitest workers) may use the daemons at once: each startLibvirt() registers
+ * a user file in stateDir/users, and the daemons the helper started (recorded with their pids in
+ * stateDir/daemons.json) are stopped by whichever stop() comes last, so the file that happened to
+ * start them does not pull libvirtd away from a file still running.
  */
 import {spawn, execFile, type ChildProcess} from 'node:child_process'
 import {accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {randomBytes} from 'node:crypto'
 import {createConnection} from 'node:net'
 import {tmpdir} from 'node:os'
 import {delimiter, join} from 'node:path'
@@ -105,7 +111,10 @@ export interface LibvirtHandle {
   stateDir: string
   /** Daemons this call started (and stop() will stop), e.g. ['virtlogd', 'libvirtd']; empty if it reused running ones. */
   started: string[]
-  /** Stop what this call started, newest first, by pid; a no-op for reused daemons. Safe to call twice. */
+  /**
+   * Done with libvirt. The last user stops the daemons the helper started, newest first, by pid
+   * (whoever started them); reused system daemons are never stopped. Safe to call twice.
+   */
   stop(): Promise<void>
 }
 
@@ -211,6 +220,71 @@ async function stopDaemon(daemon: Daemon): Promise<void> {
   }
 }
 
+interface RecordedDaemon {
+  name: string
+  pid: number
+}
+
+const DAEMONS_FILE = 'daemons.json'
+
+function isLive(pid: number, comm?: string): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+    const state = stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3)
+    return state !== 'Z' && state !== 'X' && (comm === undefined || name === comm)
+  } catch {
+    return false
+  }
+}
+
+/** Stop a daemon another process of the suite started: SIGTERM by its recorded pid (if it still is that daemon), SIGKILL after 15 s. */
+async function stopRecorded(d: RecordedDaemon): Promise<void> {
+  if (!isLive(d.pid, d.name)) return
+  process.kill(d.pid, 'SIGTERM')
+  const deadline = Date.now() + 15_000
+  while (isLive(d.pid, d.name)) {
+    if (Date.now() > deadline) {
+      process.kill(d.pid, 'SIGKILL')
+      break
+    }
+    await sleep(100)
+  }
+}
+
+function readRecorded(stateDir: string): RecordedDaemon[] {
+  try {
+    return JSON.parse(readFileSync(join(stateDir, DAEMONS_FILE), 'utf8')) as RecordedDaemon[]
+  } catch {
+    return []
+  }
+}
+
+/** A user file per startLibvirt() call: `<pid>-<random>`; a user whose process is gone does not count. */
+function registerUser(stateDir: string): string {
+  const dir = join(stateDir, 'users')
+  mkdirSync(dir, {recursive: true})
+  const file = join(dir, `${process.pid}-${randomBytes(4).toString('hex')}`)
+  writeFileSync(file, '')
+  return file
+}
+
+function liveUsers(stateDir: string): string[] {
+  const dir = join(stateDir, 'users')
+  let names: string[] = []
+  try {
+    names = readdirSync(dir)
+  } catch {
+    return []
+  }
+  return names.filter((n) => {
+    const pid = Number(n.split('-')[0])
+    if (pid > 0 && isLive(pid)) return true
+    rmSync(join(dir, n), {force: true})
+    return false
+  })
+}
+
 /** Serialise check-and-start across test workers: an O_EXCL lock file holding the holder's pid. */
 async function withStartLock<T>(stateDir: string, timeoutMs: number, fn: () => Promise<T>): Promise<T> {
   const lock = join(stateDir, 'start.lock')
@@ -245,28 +319,50 @@ async function withStartLock<T>(stateDir: string, timeoutMs: number, fn: () => P
 
 /**
  * Make sure `uri` (default qemu:///system) answers, starting virtlogd and libvirtd directly if
- * needed. Must run as root to start anything. When several test files need libvirt at once, call
- * this from a vitest globalSetup instead: the worker that started the daemons stops them in its
- * stop(), whoever else is still using them.
+ * needed. Must run as root to start anything. Test files running at once share the daemons: the
+ * last one to call stop() stops them (see the users/ and daemons.json files in stateDir).
  */
 export async function startLibvirt(opts: StartLibvirtOptions = {}): Promise<LibvirtHandle> {
   const uri = opts.uri ?? SYSTEM_URI
   const stateDir = opts.stateDir ?? join(tmpdir(), 'fleet-libvirt')
   const readyTimeoutMs = opts.readyTimeoutMs ?? 60_000
   requireBinary('virsh')
-  const reused: LibvirtHandle = {uri, stateDir, started: [], stop: async () => {}}
-
-  if (await answers(uri)) return reused
-  if (uri !== SYSTEM_URI) throw new Error(`${uri} does not answer, and this helper can only start the daemons behind ${SYSTEM_URI}`)
+  if (uri !== SYSTEM_URI) {
+    if (await answers(uri)) return {uri, stateDir, started: [], stop: async () => {}}
+    throw new Error(`${uri} does not answer, and this helper can only start the daemons behind ${SYSTEM_URI}`)
+  }
   mkdirSync(stateDir, {recursive: true})
 
+  const handle = (user: string, started: string[], mine: Daemon[]): LibvirtHandle => {
+    let stopped: Promise<void> | undefined
+    return {
+      uri,
+      stateDir,
+      started,
+      stop: () =>
+        (stopped ??= withStartLock(stateDir, 60_000, async () => {
+          rmSync(user, {force: true})
+          if (liveUsers(stateDir).length > 0) return // the last user stops the daemons
+          const recorded = readRecorded(stateDir)
+          if (recorded.length === 0) return // reused daemons nobody here started
+          await warnAboutLeftovers(uri)
+          for (const d of [...recorded].reverse()) {
+            const own = mine.find((m) => m.child.pid === d.pid)
+            if (own) await stopDaemon(own)
+            else await stopRecorded(d)
+          }
+          rmSync(join(stateDir, DAEMONS_FILE), {force: true})
+        })),
+    }
+  }
+
   return withStartLock(stateDir, readyTimeoutMs + 15_000, async () => {
-    if (await answers(uri)) return reused
+    if (await answers(uri)) return handle(registerUser(stateDir), [], [])
     // Someone else's libvirtd (a system one still starting, a stray one): wait for it, never start a second.
     const others = livePids('libvirtd')
     if (others.length > 0) {
       await waitFor(`${uri} answering (libvirtd pid ${others.join(', ')} was already running)`, undefined, readyTimeoutMs, () => answers(uri))
-      return reused
+      return handle(registerUser(stateDir), [], [])
     }
     if (typeof process.getuid === 'function' && process.getuid() !== 0) {
       throw new Error(`${uri} does not answer and starting libvirtd needs root (running as uid ${process.getuid()})`)
@@ -294,17 +390,9 @@ export async function startLibvirt(opts: StartLibvirtOptions = {}): Promise<Libv
       await stopAll()
       throw err
     }
-
-    let stopped: Promise<void> | undefined
-    return {
-      uri,
-      stateDir,
-      started: mine.map((d) => d.name),
-      stop: () => (stopped ??= (async () => {
-        await warnAboutLeftovers(uri)
-        await stopAll()
-      })()),
-    }
+    const recorded: RecordedDaemon[] = mine.map((d) => ({name: d.name, pid: d.child.pid!}))
+    writeFileSync(join(stateDir, DAEMONS_FILE), JSON.stringify(recorded))
+    return handle(registerUser(stateDir), mine.map((d) => d.name), [...mine])
   })
 }
 
