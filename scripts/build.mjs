@@ -8,6 +8,16 @@ const define = {__FLEET_VERSION__: JSON.stringify(pkg.version)}
 // Bundled CommonJS dependencies call require(); give the ESM bundle one.
 const banner = {js: "import {createRequire as __fleetRequire} from 'node:module'; const require = __fleetRequire(import.meta.url);"}
 
+// zod bundles the error messages of ~50 languages (a quarter of the agent's size, parsed
+// and compiled at every start of the agent on every host); fleet only uses English.
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(b) {
+    b.onResolve({filter: /\/locales\/index\.js$/}, (args) => (/[\\/]zod[\\/]/.test(args.importer) ? {path: new URL('../locales/en.js', `file://${args.importer}`).pathname, namespace: 'zod-locales'} : undefined))
+    b.onLoad({filter: /.*/, namespace: 'zod-locales'}, (args) => ({contents: `export {default as en} from ${JSON.stringify(args.path)}`, resolveDir: '/'}))
+  },
+}
+
 rmSync('dist/agent', {recursive: true, force: true})
 mkdirSync('dist/agent', {recursive: true})
 await build({
@@ -21,6 +31,7 @@ await build({
   legalComments: 'none',
   // oclif only loads typescript in development mode, which the agent never uses.
   external: ['typescript'],
+  plugins: [zodEnglishOnly],
   define,
   banner,
   logLevel: 'warning',

@@ -6,10 +6,12 @@ cd "$(dirname "$0")/.."
 
 # openssh-server + sudo: the local demo/test hosts; bash, procps: the agent's steps and tests;
 # libvirt, qemu, dnsmasq, iptables, ipmitool, pyghmi + python3-libvirt (virshbmc): the
-# workshop playbook's system test against a real libvirtd.
+# workshop playbook's system test against a real libvirtd; ansible-core + pssh: the peers of
+# the benchmarks (bench/, and its smoke test in CI).
 packages=(bash procps sudo openssh-server openssh-client
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base iptables iproute2
-  ipmitool python3-pyghmi python3-libvirt)
+  ipmitool python3-pyghmi python3-libvirt
+  ansible-core pssh)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base-command.js'
-import {fleetRunRequest, hostsFlags} from '../../src/cli/fleet-flags.js'
+import {fleetRunRequest, runFlags} from '../../src/cli/fleet-flags.js'
 import {printSummary} from '../../src/cli/fleet-summary.js'
 import {runFleet} from '../../src/orchestrator/fleet-run.js'
 import {Progress} from '../../src/ui/progress.js'
@@ -10,7 +10,7 @@ export default class Cleanup extends BaseCommand {
   static description = `Runs "agent undo" on every host the way prepare runs the playbook: in parallel, detached, followed into the database, and shown by "fleet status". Each host undoes its applied steps, last first.`
   static examples = ['<%= config.bin %> cleanup --hosts hosts.txt', '<%= config.bin %> cleanup --hosts hosts.txt --to-step infra']
   static flags = {
-    ...hostsFlags,
+    ...runFlags,
     'to-step': Flags.string({description: 'Undo back to and including this step or phase.'}),
   }
 

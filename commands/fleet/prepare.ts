@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base-command.js'
-import {fleetRunRequest, hostsFlags} from '../../src/cli/fleet-flags.js'
+import {fleetRunRequest, runFlags} from '../../src/cli/fleet-flags.js'
 import {printSummary} from '../../src/cli/fleet-summary.js'
 import {runFleet} from '../../src/orchestrator/fleet-run.js'
 import {Progress} from '../../src/ui/progress.js'
@@ -18,9 +18,10 @@ Exit code 0 when every host finished ok, 1 otherwise (with a summary), 2 for bad
     '<%= config.bin %> prepare --hosts hosts.txt --only failed',
     '<%= config.bin %> prepare --hosts hosts.txt --canary 2 --max-errors 10%',
     '<%= config.bin %> prepare --hosts hosts.txt --playbook demo',
+    '<%= config.bin %> prepare --transport ssm --targets tag:Workshop=bifrost --region eu-west-1',
   ]
   static flags = {
-    ...hostsFlags,
+    ...runFlags,
     steps: Flags.string({description: 'Run only these steps or phases on each host (comma-separated ids), e.g. "preflight".'}),
     'from-step': Flags.string({description: 'Start each host at this step or phase.'}),
     canary: Flags.integer({description: 'Run this many hosts to the end first; start the rest only if they are all ok.', min: 0}),

@@ -1,5 +1,5 @@
 import {closeSync, existsSync, openSync, readSync} from 'node:fs'
-import {parseRecord, type RunStatus} from '../protocol/index.js'
+import {ProtocolError, type RunStatus} from '../protocol/index.js'
 import {UserError} from '../errors/user-error.js'
 import {runIsLive} from './runs.js'
 import type {StateDir} from './state-dir.js'
@@ -31,7 +31,7 @@ export async function followJournal(state: StateDir, run: string, from: number, 
         rest = lines.pop() ?? ''
         for (const line of lines) {
           if (!line) continue
-          const r = parseRecord(line)
+          const r = seqAndType(line)
           if (r.seq > from) write(line)
           if (r.type === 'run-end') status = r.status
         }
@@ -50,6 +50,22 @@ export async function followJournal(state: StateDir, run: string, from: number, 
   } finally {
     closeSync(fd)
   }
+}
+
+/**
+ * What following needs of a journal line: its seq, type and (run-end) status.
+ * The lines are the agent's own; whoever reads what follow prints validates
+ * them in full (fleet does), so this skips the schema and its cost.
+ */
+function seqAndType(line: string): {seq: number; type: string; status?: RunStatus} {
+  let r: {seq?: unknown; type?: unknown; status?: unknown}
+  try {
+    r = JSON.parse(line)
+  } catch {
+    throw new ProtocolError(`not a JSON record: ${line.slice(0, 80)}`)
+  }
+  if (typeof r?.seq !== 'number' || typeof r.type !== 'string') throw new ProtocolError(`invalid record (seq, type): ${line.slice(0, 80)}`)
+  return {seq: r.seq, type: r.type, status: r.status as RunStatus | undefined}
 }
 
 /** Exit codes of `agent run`, `agent follow` and `agent undo` by how the run ended. */

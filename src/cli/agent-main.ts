@@ -1,11 +1,23 @@
-import {execute, settings} from '@oclif/core'
-export {COMMANDS} from './agent-commands.js'
+import {runFast} from '../agent/fast-cli.js'
 
-// The bundle is already JavaScript; never look for TypeScript sources (NODE_ENV=test would).
-settings.enableAutoTranspile = false
+/**
+ * oclif finds the commands by importing this same module and reading COMMANDS.
+ * They (and oclif) are loaded only when the fast path (src/agent/fast-cli.ts)
+ * leaves the command to oclif: help, bad flags, and the rarer commands.
+ */
+export let COMMANDS: (typeof import('./agent-commands.js'))['COMMANDS'] | undefined
+
+async function main(): Promise<void> {
+  if (await runFast(process.argv.slice(2))) return
+  const [{execute, settings}, commands] = await Promise.all([import('@oclif/core'), import('./agent-commands.js')])
+  COMMANDS = commands.COMMANDS
+  // The bundle is already JavaScript; never look for TypeScript sources (NODE_ENV=test would).
+  settings.enableAutoTranspile = false
+  await execute({dir: import.meta.url})
+}
 
 // Not awaited at top level: oclif imports this same module to find COMMANDS.
-execute({dir: import.meta.url}).catch((e: Error & {oclif?: {exit?: number}}) => {
+main().catch((e: Error & {oclif?: {exit?: number}}) => {
   process.stderr.write(`${e.message}\n`)
   process.exitCode = e.oclif?.exit ?? 1
 })

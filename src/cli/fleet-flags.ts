@@ -17,7 +17,7 @@ export const hostsFlags = {
   concurrency: Flags.integer({char: 'c', description: 'Hosts in flight at once.', default: 32, min: 1}),
   'max-errors': Flags.string({description: 'Stop starting new hosts once this many failed: a number or a percentage (e.g. 3 or 10%).'}),
   only: Flags.string({description: 'Only these hosts: "failed" (failed or unreachable last time) or NAME,NAME,...'}),
-  'connect-timeout': Flags.integer({description: 'Seconds to connect and log in before a host counts as unreachable.', default: 15}),
+  'connect-timeout': Flags.integer({description: 'Seconds to connect and log in before a host counts as unreachable (SSM hosts: to pick up a command).', default: 15}),
   compress: Flags.boolean({description: 'Compress SSH traffic (helps on a slow uplink).'}),
   runtime: Flags.string({
     description: "Which Node.js runs the agent: auto = the host's own when it is 18 or newer, else fleet's pinned runtime; managed = always fleet's. A host downloads the runtime itself (checksum-verified); only when it cannot is it uploaded from here.",
@@ -28,13 +28,34 @@ export const hostsFlags = {
   json: jsonFlag,
 }
 
-type HostsFlags = Interfaces.InferredFlags<typeof hostsFlags>
+/** Hosts in AWS, reached through Systems Manager (prepare, cleanup). */
+export const ssmFlags = {
+  transport: Flags.string({
+    description: 'ssm: the hosts are instances reached through AWS Systems Manager (instance ids in --hosts, or --targets) [default: per hosts-file line: ssm for an instance id, else ssh].',
+    options: ['ssh', 'ssm'],
+  }),
+  targets: Flags.string({description: 'With --transport ssm, instead of --hosts: every managed instance with this tag, e.g. tag:Workshop=bifrost (tag:KEY=V1,V2 for several values).'}),
+  region: Flags.string({description: 'AWS region of the SSM instances [default: AWS_REGION, else the profile\'s region in ~/.aws/config].'}),
+  profile: Flags.string({description: 'AWS profile for credentials and region [default: AWS_PROFILE, else "default"].'}),
+}
+
+/** prepare and cleanup: --hosts, or --transport ssm --targets instead of it. */
+export const runFlags = {
+  ...hostsFlags,
+  hosts: Flags.string({char: 'H', description: `${hostsFlags.hosts.description} Not needed with --transport ssm --targets.`}),
+  ...ssmFlags,
+}
+
+type RunFlags = Interfaces.InferredFlags<typeof runFlags>
 
 /** The request prepare and cleanup share, from their common flags. */
-export function fleetRunRequest(flags: HostsFlags, mode: 'run' | 'undo'): FleetRunRequest {
+export function fleetRunRequest(flags: RunFlags, mode: 'run' | 'undo'): FleetRunRequest {
   return {
     mode,
     hostsFile: flags.hosts,
+    transport: flags.transport as 'ssh' | 'ssm' | undefined,
+    targets: flags.targets,
+    ssm: {region: flags.region, profile: flags.profile},
     defaults: {user: flags.user, identity: flags.identity, port: flags.port},
     knownHosts: flags['known-hosts'],
     db: flags.db,

@@ -1,6 +1,7 @@
 import type {HostSpec, Inventory} from '../inventory/index.js'
 import {KnownHostsFile, type HostKeyStore} from '../transport/known-hosts.js'
 import {SshTransport} from '../transport/ssh.js'
+import {SsmTransport, type SsmSettings} from '../transport/ssm.js'
 import type {Transport} from '../transport/types.js'
 import {UserError} from '../errors/user-error.js'
 
@@ -27,10 +28,14 @@ export interface TransportSettings {
   agentSocket?: string
   connectTimeoutMs: number
   compress: boolean
+  /** AWS Systems Manager hosts: region, profile, endpoint (default: the AWS SDK's usual chain). */
+  ssm?: SsmSettings
 }
 
 /** The transport for one host of the inventory. */
 export function transportFor(h: HostSpec, s: TransportSettings): Transport {
+  // SSM: the address is the instance id; --connect-timeout bounds how long it may take to pick a command up.
+  if (h.transport === 'ssm') return new SsmTransport({instanceId: h.address, label: h.name, settings: s.ssm, deliveryTimeoutMs: s.connectTimeoutMs})
   if (h.transport !== 'ssh') throw new UserError(`${h.source.file}:${h.source.line}: field "transport": ${h.transport} is not supported by this fleet yet.`)
   return new SshTransport({
     host: h.address,

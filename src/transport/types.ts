@@ -28,6 +28,12 @@ export interface ExecResult {
 export interface Transport {
   /** Human label for messages, e.g. `fleet-h001@127.77.0.1:2022`. */
   readonly label: string
+  /**
+   * false: exec() hands output over only once the command ended (AWS SSM), so
+   * a long-running command cannot be followed live; callers poll instead.
+   * Absent or true: output streams as it comes (SSH).
+   */
+  readonly streams?: boolean
   /** Open the connection; a no-op when already open. After a ConnectionLostError, opens a new one. */
   connect(): Promise<void>
   /** Run one command line (already quoted with shq/shellJoin) on the host. */
@@ -38,6 +44,12 @@ export interface Transport {
    * local file's mode, or 0644 for a Buffer.
    */
   putFile(data: Buffer | string, remotePath: string, mode?: number): Promise<void>
+  /**
+   * Optional: write several files under `remoteDir` (created) in one transfer,
+   * for transports where every round trip is slow (SSM). Not atomic as a
+   * whole: callers write into a temporary dir and move it into place.
+   */
+  putFiles?(files: Array<{rel: string; data: Buffer; mode: number}>, remoteDir: string): Promise<void>
   /** Copy a file from the host (creating local parent directories); keeps its permission bits. */
   getFile(remotePath: string, localPath: string): Promise<void>
   close(): Promise<void>

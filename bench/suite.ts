@@ -1,0 +1,222 @@
+// The benchmark suite: fan-out against Ansible and parallel-ssh, `fleet status`,
+// store ingest, fleet's memory, and the agent's per-step overhead. One table,
+// printed, and (full mode) written to BENCHMARKS.md between the bench markers.
+// Run through bench/run.mjs (`npm run bench [-- --quick]`).
+import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {cpus, totalmem} from 'node:os'
+import {join} from 'node:path'
+// @ts-expect-error plain JavaScript module without types
+import {agentOverhead} from './agent-overhead.mjs'
+import {packageRoot} from '../src/orchestrator/bundle.js'
+import {fanOutBench, type FanOutResult, type Method} from './fanout.js'
+import {ensurePeers, peerVersions} from './peers.js'
+import {median, sec, spread, versionOf} from './proc.js'
+import {storeBench, type StoreBenchResult} from './store-bench.js'
+
+export interface Row {
+  /** Stable key: a row not measured this time keeps its last figures. */
+  key: string
+  name: string
+  fleet: string
+  peer: string
+  ratio: string
+  figure: string
+  target: string
+  met: boolean | null
+}
+
+export interface SuiteOptions {
+  quick: boolean
+  /** Fan-out sizes (hosts). Default: quick 5 and 20, full 50 and 200. */
+  sizes?: number[]
+  rounds?: number
+  /** Which benchmarks: fanout, status, ingest, agent (memory comes with fanout). Default all. */
+  only?: string[]
+  /** Called with every row measured so far, after each benchmark (the full mode writes BENCHMARKS.md as it goes). */
+  onRows?: (rows: Row[]) => void
+  log?: (line: string) => void
+}
+
+const TARGET = {ansible: 0.05, pssh: 0.5, status: 3, ingest: 100_000}
+
+const f2 = (x: number) => x.toFixed(x < 0.1 ? 3 : 2)
+const spreadOf = (xs: number[]) => (xs.length > 1 ? ` (spread ${sec(spread(xs))})` : '')
+
+export function fanOutRows(r: FanOutResult): Row[] {
+  const fleet = median(r.times.fleet)
+  const out: Row[] = []
+  const hostCpu = (m: Method) => {
+    const xs = r.runs[m].map((x) => x.hostCpuMs).filter((x): x is number => x !== undefined)
+    return xs.length ? median(xs) / r.hosts : undefined
+  }
+  const fleetCpu = hostCpu('fleet')
+  for (const [m, label, target] of [
+    ['ansible', 'ansible-playbook', TARGET.ansible],
+    ['pssh', 'parallel-scp + parallel-ssh', TARGET.pssh],
+  ] as const) {
+    if (!r.times[m].length || !r.times.fleet.length) continue
+    const peer = median(r.times[m])
+    const ratio = fleet / peer
+    const peerCpu = hostCpu(m)
+    const cpu = fleetCpu !== undefined && peerCpu !== undefined ? `; hosts' CPU per host ${f2(fleetCpu / 1000)} s vs ${f2(peerCpu / 1000)} s` : ''
+    out.push({
+      key: `fanout-${r.hosts}-${m}`,
+      name: `fan-out, ${r.hosts} hosts, demo playbook: fleet vs ${label} (${r.rounds} round${r.rounds > 1 ? 's' : ''})`,
+      fleet: `${sec(fleet)}${spreadOf(r.times.fleet)}`,
+      peer: `${sec(peer)}${spreadOf(r.times[m])}`,
+      ratio: f2(ratio),
+      figure: `${r.floor ? `floor ${sec(r.floor.floorMs)} (${r.hosts} × \`ssh true\` ${Math.round(r.floor.perConnectionMs)} ms / ${r.floor.cores} cores)` : ''}${cpu}`,
+      target: `≤ ${target}`,
+      met: ratio <= target,
+    })
+  }
+  return out
+}
+
+export function memoryRow(results: FanOutResult[]): Row | undefined {
+  const withRss = results.filter((r) => r.fleetRssKb.length).sort((a, b) => a.hosts - b.hosts)
+  if (!withRss.length) return undefined
+  const big = withRss[withRss.length - 1]
+  const peak = Math.max(...big.fleetRssKb) / 1024
+  let perHost = `${(peak / big.hosts).toFixed(2)} MB per host (peak / hosts)`
+  if (withRss.length > 1) {
+    const small = withRss[0]
+    const slope = (peak - Math.max(...small.fleetRssKb) / 1024) / (big.hosts - small.hosts)
+    perHost = `≈ ${slope.toFixed(2)} MB per host over a ${(peak - slope * big.hosts).toFixed(0)} MB base (between ${small.hosts} and ${big.hosts} hosts)`
+  }
+  return {key: 'memory', name: `memory: peak RSS of \`fleet prepare\`, ${big.hosts} hosts`, fleet: `${peak.toFixed(0)} MB`, peer: '', ratio: '', figure: perHost, target: '(report)', met: null}
+}
+
+export function storeRows(s: StoreBenchResult, hosts: number): Row[] {
+  const node = median(s.status.node)
+  const rows: Row[] = []
+  for (const [k, label, xs] of [
+    ['status', '`fleet status`', s.status.table],
+    ['status-json', '`fleet status --json`', s.status.json],
+  ] as const) {
+    const ratio = median(xs) / node
+    rows.push({
+      key: k,
+      name: `status: ${label}, ${hosts.toLocaleString('en-US')} hosts × 40 steps × 50 events`,
+      fleet: `${median(xs).toFixed(0)} ms (spread ${spread(xs).toFixed(0)})`,
+      peer: `\`node -e 0\` ${node.toFixed(0)} ms (spread ${spread(s.status.node).toFixed(0)})`,
+      ratio: f2(ratio),
+      figure: `database ${(s.dbBytes / 2 ** 20).toFixed(0)} MB`,
+      target: `≤ ${TARGET.status}×`,
+      met: ratio <= TARGET.status,
+    })
+  }
+  rows.push({
+    key: 'ingest',
+    name: `ingest: \`store.ingest\`, batches of 500 records per host (${s.events.toLocaleString('en-US')} events)`,
+    fleet: `${Math.round(s.eventsPerSec).toLocaleString('en-US')} events/s`,
+    peer: '',
+    ratio: '',
+    figure: `${Math.round(s.eventsPerCpuSec).toLocaleString('en-US')} events per CPU-second; batches of ${s.smallBatch.batch}: ${Math.round(s.smallBatch.eventsPerSec).toLocaleString('en-US')}/s`,
+    target: `≥ ${TARGET.ingest.toLocaleString('en-US')}/s`,
+    met: s.eventsPerSec >= TARGET.ingest,
+  })
+  return rows
+}
+
+export function rowLine(r: Row): string {
+  return `| ${r.name} | ${r.fleet} | ${r.peer} | ${r.ratio} | ${r.figure} | ${r.target} | ${r.met === null ? '—' : r.met ? 'yes' : '**no**'} |`
+}
+
+const HEADER = '| benchmark | fleet | peer | ratio | figure | target | met |\n|---|---|---|---|---|---|---|'
+const BEGIN = '<!-- bench:begin -->'
+const END = '<!-- bench:end -->'
+
+function machineLine(): string {
+  const v = peerVersions()
+  const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8')) as {version: string}
+  return `Measured ${new Date().toISOString().slice(0, 10)} on ${cpus().length} cores (${cpus()[0]?.model ?? 'unknown'}), ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${v.ansible}, ${v.pssh}, ${v.openssh}, ${versionOf('bash', ['--version']).replace(/^GNU bash, version (\S+).*/, 'bash $1')}, fleet ${pkg.version}.`
+}
+
+/** Rows of the current table in BENCHMARKS.md by key (hidden key comment at the end of each row). */
+function previousRows(doc: string): Map<string, string> {
+  const block = doc.slice(doc.indexOf(BEGIN), doc.indexOf(END))
+  const out = new Map<string, string>()
+  for (const line of block.split('\n')) {
+    const m = line.match(/<!-- key:([\w-]+) -->\s*$/)
+    if (m) out.set(m[1], line)
+  }
+  return out
+}
+
+export async function runSuite(opts: SuiteOptions): Promise<{rows: Row[]; table: string; results: Record<string, unknown>}> {
+  const log = opts.log ?? ((l: string) => console.error(`bench: ${l}`))
+  const want = (k: string) => !opts.only || opts.only.includes(k)
+  const rows: Row[] = []
+  const results: Record<string, unknown> = {}
+  const done = () => opts.onRows?.([...rows])
+  const sizes = want('fanout') ? (opts.sizes ?? (opts.quick ? [5, 20] : [50, 200])) : []
+  const rounds = opts.rounds ?? (opts.quick ? 1 : 3)
+  const fan: FanOutResult[] = []
+  const fanOut = async (n: number) => {
+    ensurePeers({install: true})
+    const r = await fanOutBench({hosts: n, rounds, log})
+    fan.push(r)
+    results.fanout = fan
+    rows.push(...fanOutRows(r))
+    const mem = memoryRow(fan)
+    const i = rows.findIndex((x) => x.key === 'memory')
+    if (mem && i >= 0) rows[i] = mem
+    else if (mem) rows.push(mem)
+    done()
+  }
+  // The smaller fan-out first: it is the most telling and the quickest.
+  if (sizes.length) await fanOut(sizes[0])
+  if (want('agent')) {
+    log('agent overhead')
+    const a = agentOverhead(opts.quick ? {steps: 50, rounds: 3} : {steps: 200, rounds: 5})
+    rows.push({key: 'agent', ...a})
+    results.agent = a
+    done()
+  }
+  if (want('status') || want('ingest')) {
+    const hosts = opts.quick ? 100 : 1000
+    const s = await storeBench({hosts, steps: 40, eventsPerStep: 50, batch: 500, statusRounds: opts.quick ? 3 : 7, log})
+    results.store = s
+    rows.push(...storeRows(s, hosts).filter((r) => want(r.key === 'ingest' ? 'ingest' : 'status')))
+    done()
+  }
+  for (const n of sizes.slice(1)) await fanOut(n)
+  const table = [HEADER, ...rows.map(rowLine)].join('\n')
+  return {rows, table, results}
+}
+
+/** Rewrite the table in BENCHMARKS.md; rows not measured this time keep their last line, marked with its date. */
+export function writeBenchmarks(rows: Row[], file = join(packageRoot(), 'BENCHMARKS.md')): void {
+  const doc = readFileSync(file, 'utf8')
+  const before = previousRows(doc)
+  const stampOld = doc.slice(doc.indexOf(BEGIN), doc.indexOf(END)).match(/Measured (\d{4}-\d{2}-\d{2})/)?.[1] ?? 'earlier'
+  const order = ['agent', 'fanout-50-ansible', 'fanout-50-pssh', 'fanout-200-ansible', 'fanout-200-pssh', 'memory', 'status', 'status-json', 'ingest']
+  const lines = new Map<string, string>()
+  for (const [k, line] of before) lines.set(k, line.includes('(measured ') ? line : line.replace(/^\| ([^|]*?) \|/, `| $1 (measured ${stampOld}) |`))
+  for (const r of rows) lines.set(r.key, `${rowLine(r)} <!-- key:${r.key} -->`)
+  const keys = [...order.filter((k) => lines.has(k)), ...[...lines.keys()].filter((k) => !order.includes(k))]
+  const table = [HEADER, ...keys.map((k) => lines.get(k)!)].join('\n')
+  const next = doc.replace(new RegExp(`${BEGIN}[\\s\\S]*${END}`), `${BEGIN}\n${machineLine()}\n\n${table}\n${END}`)
+  writeFileSync(file, next)
+}
+
+function arg(argv: string[], name: string): string | undefined {
+  const i = argv.indexOf(name)
+  return i >= 0 ? argv[i + 1] : undefined
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const quick = argv.includes('--quick')
+  const sizes = arg(argv, '--sizes')?.split(',').map(Number)
+  const rounds = arg(argv, '--rounds') ? Number(arg(argv, '--rounds')) : undefined
+  const only = arg(argv, '--only')?.split(',')
+  const write = argv.includes('--no-write') ? false : !quick
+  const {table, results, rows} = await runSuite({quick, sizes, rounds, only, onRows: write ? (r) => writeBenchmarks(r) : undefined})
+  console.log(machineLine())
+  console.log()
+  console.log(table)
+  const out = join(packageRoot(), 'dist/bench')
+  mkdirSync(out, {recursive: true})
+  writeFileSync(join(out, `results-${quick ? 'quick' : 'full'}.json`), JSON.stringify({date: new Date().toISOString(), rows, results}, null, 1))
+}

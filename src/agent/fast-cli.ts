@@ -1,0 +1,168 @@
+/**
+ * The agent's hot path without oclif: `run`, `start`, `follow`, `status` and
+ * `undo` with plain, valid flags are parsed here and run at once. fleet starts
+ * the agent two or three times per host (start, the detached run, follow), and
+ * on a host oclif's start-up (loading and evaluating it, finding the package,
+ * building the command) cost more CPU than the command's own work.
+ *
+ * Anything this parser does not fully understand (help, an unknown or repeated
+ * flag, a bad value, a missing required flag, `-pVALUE`) returns false and goes
+ * to the oclif commands, which print the usual help and messages. The flags here
+ * mirror commands/agent/*.ts and src/cli/agent-flags.ts; keep them in step.
+ */
+import {resolve} from 'node:path'
+import {UserError} from '../errors/user-error.js'
+import {exitCodeFor, followJournal} from './follow.js'
+import {runInForeground, startAndFollow, startInBackground} from './invoke.js'
+import type {RunRequest} from './run.js'
+import {lastRunId, summarizeRun} from './runs.js'
+import {defaultStateDir, StateDir} from './state-dir.js'
+import {renderRunSummary} from './status-text.js'
+
+type Kind = 'string' | 'boolean' | 'integer'
+interface FlagSpec {
+  kind: Kind
+  char?: string
+  required?: boolean
+  env?: string
+}
+type Values = Record<string, string | boolean | number | undefined>
+
+const STATE_DIR: FlagSpec = {kind: 'string', env: 'FLEET_AGENT_STATE_DIR'}
+const RUN_FLAGS: Record<string, FlagSpec> = {
+  playbook: {kind: 'string', char: 'p', required: true},
+  vars: {kind: 'string'},
+  'state-dir': STATE_DIR,
+  'from-step': {kind: 'string'},
+  only: {kind: 'string'},
+  'dry-run': {kind: 'boolean'},
+  json: {kind: 'boolean'},
+  'detached-child': {kind: 'boolean'},
+}
+const SPECS: Record<string, Record<string, FlagSpec>> = {
+  run: RUN_FLAGS,
+  start: {...RUN_FLAGS, follow: {kind: 'boolean'}},
+  follow: {run: {kind: 'string'}, from: {kind: 'integer'}, 'state-dir': STATE_DIR, 'no-wait': {kind: 'boolean'}},
+  status: {run: {kind: 'string'}, 'state-dir': STATE_DIR, json: {kind: 'boolean'}},
+  undo: {
+    playbook: RUN_FLAGS.playbook,
+    vars: RUN_FLAGS.vars,
+    'state-dir': STATE_DIR,
+    'to-step': {kind: 'string'},
+    'dry-run': {kind: 'boolean'},
+    json: {kind: 'boolean'},
+    detach: {kind: 'boolean'},
+    'detached-child': {kind: 'boolean'},
+  },
+}
+
+/** Flags as oclif would parse them, or undefined when anything is out of the ordinary. */
+export function parseFast(argv: readonly string[], spec: Record<string, FlagSpec>): Values | undefined {
+  const out: Values = {}
+  const byChar = new Map(Object.entries(spec).flatMap(([name, s]) => (s.char ? [[s.char, name] as const] : [])))
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]
+    let name: string | undefined
+    let value: string | undefined
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=')
+      name = eq > 0 ? arg.slice(2, eq) : arg.slice(2)
+      if (eq > 0) value = arg.slice(eq + 1)
+    } else if (/^-[a-zA-Z]$/.test(arg)) name = byChar.get(arg[1])
+    if (!name || !(name in spec) || name in out) return undefined
+    const s = spec[name]
+    if (s.kind === 'boolean') {
+      if (value !== undefined) return undefined
+      out[name] = true
+      continue
+    }
+    if (value === undefined) {
+      value = argv[++i]
+      if (value === undefined || value.startsWith('-')) return undefined
+    }
+    if (s.kind === 'integer') {
+      if (!/^\d+$/.test(value)) return undefined
+      out[name] = Number(value)
+    } else out[name] = value
+  }
+  for (const [name, s] of Object.entries(spec)) {
+    if (out[name] === undefined && s.env && process.env[s.env]) out[name] = process.env[s.env]
+    if (s.required && out[name] === undefined) return undefined
+    if (s.kind === 'boolean' && out[name] === undefined) out[name] = false
+  }
+  return out
+}
+
+const str = (v: Values[string]) => (typeof v === 'string' ? v : undefined)
+const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined)
+const stateDirOf = (f: Values) => str(f['state-dir']) ?? defaultStateDir()
+
+/** The flags again as arguments for the detached `agent run` (as src/cli/agent-flags.ts runArgs). */
+function detachedArgs(f: Values, mode: 'run' | 'undo'): string[] {
+  const args = [mode, '--playbook', resolve(str(f.playbook)!), '--state-dir', resolve(stateDirOf(f))]
+  if (f.vars) args.push('--vars', resolve(str(f.vars)!))
+  if (f['from-step']) args.push('--from-step', str(f['from-step'])!)
+  if (f.only) args.push('--only', str(f.only)!)
+  if (f['to-step']) args.push('--to-step', str(f['to-step'])!)
+  return args
+}
+
+const print = (t: string) => process.stdout.write(t)
+
+async function dispatch(command: string, f: Values): Promise<number> {
+  switch (command) {
+    case 'run':
+    case 'start': {
+      const req: RunRequest = {mode: 'run', playbookPath: str(f.playbook)!, varsPath: str(f.vars), stateDir: stateDirOf(f), only: list(str(f.only)), fromStep: str(f['from-step'])}
+      if (command === 'run') return runInForeground(req, {json: !!f.json, dryRun: !!f['dry-run'], detachedChild: !!f['detached-child']}, print)
+      return f.follow ? startAndFollow(req, detachedArgs(f, 'run'), !!f.json, print) : startInBackground(req, detachedArgs(f, 'run'), !!f.json, print)
+    }
+    case 'undo': {
+      const req: RunRequest = {mode: 'undo', playbookPath: str(f.playbook)!, varsPath: str(f.vars), stateDir: stateDirOf(f), toStep: str(f['to-step'])}
+      return f.detach ? startInBackground(req, detachedArgs(f, 'undo'), !!f.json, print) : runInForeground(req, {json: !!f.json, dryRun: !!f['dry-run'], detachedChild: !!f['detached-child']}, print)
+    }
+    case 'follow': {
+      const state = new StateDir(stateDirOf(f))
+      const run = str(f.run) ?? lastRunId(state)
+      if (!run) throw new UserError(`No run has been started in ${state.root} yet.`, 2)
+      return exitCodeFor(await followJournal(state, run, (f.from as number | undefined) ?? 0, (line) => process.stdout.write(line + '\n'), {once: !!f['no-wait']}))
+    }
+    case 'status': {
+      const state = new StateDir(stateDirOf(f))
+      const run = str(f.run) ?? lastRunId(state)
+      const summary = run ? summarizeRun(state, run) : undefined
+      if (!summary) {
+        if (f.json) {
+          print('null\n')
+          return 0
+        }
+        throw new UserError(run ? `Run ${run} has no journal in ${state.root}.` : `No run has been started in ${state.root} yet.`, 2)
+      }
+      print(f.json ? JSON.stringify(summary) + '\n' : renderRunSummary(summary))
+      return 0
+    }
+  }
+  throw new Error(`no fast path for ${command}`)
+}
+
+/**
+ * Run the command here when the fast path understands it; false leaves it to oclif.
+ * A UserError is printed as its one sentence, like the oclif commands do.
+ */
+export async function runFast(argv: readonly string[]): Promise<boolean> {
+  const [command, ...rest] = argv
+  const spec = command === undefined ? undefined : SPECS[command]
+  if (!spec) return false
+  const flags = parseFast(rest, spec)
+  if (!flags) return false
+  // `agent start --dry-run` is refused by the oclif command, with its message.
+  if (command === 'start' && flags['dry-run']) return false
+  try {
+    process.exitCode = await dispatch(command, flags)
+  } catch (e) {
+    if (!(e instanceof UserError)) throw e
+    process.stderr.write(`Error: ${e.message}\n`)
+    process.exitCode = e.exitCode
+  }
+  return true
+}
