@@ -39,7 +39,8 @@ const RUN_FLAGS: Record<string, FlagSpec> = {
   json: {kind: 'boolean'},
   'detached-child': {kind: 'boolean'},
 }
-const SPECS: Record<string, Record<string, FlagSpec>> = {
+/** Exported so a test holds them to the oclif commands' flags. */
+export const SPECS: Record<string, Record<string, FlagSpec>> = {
   run: RUN_FLAGS,
   start: {...RUN_FLAGS, follow: {kind: 'boolean'}},
   follow: {run: {kind: 'string'}, from: {kind: 'integer'}, 'state-dir': STATE_DIR, 'no-wait': {kind: 'boolean'}},
