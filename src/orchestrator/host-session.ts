@@ -271,17 +271,7 @@ async function followAgent(hostId: number, t: Transport, node: string, run: stri
     }
     return withReconnect(t, opts, () => pollFollow(t, {node, bundleHash: opts.bundle.hash, run, from, ingest}))
   }
-  let batch: JournalRecord[] = []
-  let timer: NodeJS.Timeout | undefined
-  const flush = () => {
-    if (timer) clearTimeout(timer)
-    timer = undefined
-    if (!batch.length) return
-    const records = batch
-    batch = []
-    store.ingest(hostId, records)
-    opts.onRecords?.(records)
-  }
+  const sink = recordSink(hostId, opts)
   return withReconnect(t, opts, async () => {
     const stored = store.host(hostId)
     const from = stored?.agent_run === run ? stored.last_seq : 0
@@ -291,16 +281,13 @@ async function followAgent(hostId: number, t: Transport, node: string, run: stri
         onStdout: (b) => {
           const {records, rest: tail} = splitRecords(rest + b.toString('utf8'))
           rest = tail
-          batch.push(...records)
-          if (batch.length >= BATCH_RECORDS) flush()
-          else if (!timer) timer = setTimeout(flush, BATCH_MS)
+          sink.push(records)
         },
         onStderr: () => undefined,
       })
-      flush()
       return r.code ?? 3
     } finally {
-      flush()
+      sink.flush()
     }
   })
 }
