@@ -122,7 +122,7 @@ describe('fleet prepare over real SSH', {timeout: 300_000}, () => {
     const mixedHosts = join(dir, 'mixed-hosts.txt')
     writeFileSync(mixedHosts, lines.join('\n') + '\n')
     try {
-      const r = await fleet(['prepare', '--hosts', mixedHosts, '--db', db, '--playbook', SLOW, '--connect-timeout', '5'])
+      const r = await fleet(['prepare', '--hosts', mixedHosts, '--db', db, '--playbook', SLOW, '--connect-timeout', '60'])
       expect(r.code).toBe(1)
       expect(r.stdout).toContain(`prepare: ${HOSTS - 3} of ${HOSTS} hosts ok.`)
       const report = JSON.parse((await fleet(['status', '--db', db, '--json'])).stdout)
