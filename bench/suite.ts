@@ -32,6 +32,8 @@ export interface SuiteOptions {
   rounds?: number
   /** Which benchmarks: fanout, status, ingest, agent (memory comes with fanout). Default all. */
   only?: string[]
+  /** Fan-out methods (default all three); fewer for quick iteration on one comparison. */
+  methods?: Method[]
   /** Called with every row measured so far, after each benchmark (the full mode writes BENCHMARKS.md as it goes). */
   onRows?: (rows: Row[]) => void
   log?: (line: string) => void
@@ -155,7 +157,7 @@ export async function runSuite(opts: SuiteOptions): Promise<{rows: Row[]; table:
   const fan: FanOutResult[] = []
   const fanOut = async (n: number) => {
     ensurePeers({install: true})
-    const r = await fanOutBench({hosts: n, rounds, log})
+    const r = await fanOutBench({hosts: n, rounds, log, methods: opts.methods})
     fan.push(r)
     results.fanout = fan
     rows.push(...fanOutRows(r))
@@ -211,8 +213,9 @@ export async function main(argv: string[]): Promise<void> {
   const sizes = arg(argv, '--sizes')?.split(',').map(Number)
   const rounds = arg(argv, '--rounds') ? Number(arg(argv, '--rounds')) : undefined
   const only = arg(argv, '--only')?.split(',')
+  const methods = arg(argv, '--methods')?.split(',') as Method[] | undefined
   const write = argv.includes('--no-write') ? false : !quick
-  const {table, results, rows} = await runSuite({quick, sizes, rounds, only, onRows: write ? (r) => writeBenchmarks(r) : undefined})
+  const {table, results, rows} = await runSuite({quick, sizes, rounds, only, methods, onRows: write ? (r) => writeBenchmarks(r) : undefined})
   console.log(machineLine())
   console.log()
   console.log(table)

@@ -1,5 +1,5 @@
-// Builds dist/: the agent as one self-contained file (it runs with plain
-// node 18+ on a host with no node_modules) and the fleet CLI for this machine.
+// Builds dist/: the agent as one self-contained folder (agent.mjs and its chunks; it
+// runs with plain node 18+ on a host with no node_modules) and the fleet CLI for this machine.
 import {build} from 'esbuild'
 import {mkdirSync, readFileSync, writeFileSync, rmSync} from 'node:fs'
 
@@ -21,8 +21,13 @@ const zodEnglishOnly = {
 rmSync('dist/agent', {recursive: true, force: true})
 mkdirSync('dist/agent', {recursive: true})
 await build({
-  entryPoints: ['src/cli/agent-main.ts'],
-  outfile: 'dist/agent/agent.mjs',
+  entryPoints: {agent: 'src/cli/agent-main.ts'},
+  outdir: 'dist/agent',
+  outExtension: {'.js': '.mjs'},
+  // Chunks: each agent command loads only what it needs (oclif, the playbook's YAML,
+  // templating and schema stay unread when following a journal or starting a run).
+  splitting: true,
+  chunkNames: 'chunk-[hash]',
   bundle: true,
   platform: 'node',
   format: 'esm',
@@ -53,8 +58,12 @@ writeFileSync(
 // The fleet CLI runs here, beside node_modules: bundle only fleet's own code.
 rmSync('dist/fleet', {recursive: true, force: true})
 await build({
-  entryPoints: ['src/cli/fleet-main.ts'],
-  outfile: 'dist/fleet/fleet.mjs',
+  entryPoints: {fleet: 'src/cli/fleet-main.ts'},
+  outdir: 'dist/fleet',
+  outExtension: {'.js': '.mjs'},
+  // `fleet status` loads its chunk only, not oclif and every command's dependencies.
+  splitting: true,
+  chunkNames: 'chunk-[hash]',
   bundle: true,
   packages: 'external',
   platform: 'node',

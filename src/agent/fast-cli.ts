@@ -1,32 +1,16 @@
 /**
  * The agent's hot path without oclif: `run`, `start`, `follow`, `status` and
- * `undo` with plain, valid flags are parsed here and run at once. fleet starts
- * the agent two or three times per host (start, the detached run, follow), and
+ * `undo` with plain, valid flags are parsed here (src/cli/fast-flags.ts) and run
+ * at once. fleet starts the agent twice per host (start, the detached run), and
  * on a host oclif's start-up (loading and evaluating it, finding the package,
- * building the command) cost more CPU than the command's own work.
- *
- * Anything this parser does not fully understand (help, an unknown or repeated
- * flag, a bad value, a missing required flag, `-pVALUE`) returns false and goes
- * to the oclif commands, which print the usual help and messages. The flags here
+ * building the command) cost more CPU than the command's own work. The flags here
  * mirror commands/agent/*.ts and src/cli/agent-flags.ts; keep them in step.
  */
 import {resolve} from 'node:path'
+import {parseFast, type FlagSpec, type Values} from '../cli/fast-flags.js'
 import {UserError} from '../errors/user-error.js'
-import {exitCodeFor, followJournal} from './follow.js'
-import {runInForeground, startAndFollow, startInBackground} from './invoke.js'
 import type {RunRequest} from './run.js'
-import {lastRunId, summarizeRun} from './runs.js'
-import {defaultStateDir, StateDir} from './state-dir.js'
-import {renderRunSummary} from './status-text.js'
-
-type Kind = 'string' | 'boolean' | 'integer'
-interface FlagSpec {
-  kind: Kind
-  char?: string
-  required?: boolean
-  env?: string
-}
-type Values = Record<string, string | boolean | number | undefined>
+import {defaultStateDir} from './state-dir.js'
 
 const STATE_DIR: FlagSpec = {kind: 'string', env: 'FLEET_AGENT_STATE_DIR'}
 const RUN_FLAGS: Record<string, FlagSpec> = {
@@ -57,43 +41,6 @@ export const SPECS: Record<string, Record<string, FlagSpec>> = {
   },
 }
 
-/** Flags as oclif would parse them, or undefined when anything is out of the ordinary. */
-export function parseFast(argv: readonly string[], spec: Record<string, FlagSpec>): Values | undefined {
-  const out: Values = {}
-  const byChar = new Map(Object.entries(spec).flatMap(([name, s]) => (s.char ? [[s.char, name] as const] : [])))
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    let name: string | undefined
-    let value: string | undefined
-    if (arg.startsWith('--')) {
-      const eq = arg.indexOf('=')
-      name = eq > 0 ? arg.slice(2, eq) : arg.slice(2)
-      if (eq > 0) value = arg.slice(eq + 1)
-    } else if (/^-[a-zA-Z]$/.test(arg)) name = byChar.get(arg[1])
-    if (!name || !(name in spec) || name in out) return undefined
-    const s = spec[name]
-    if (s.kind === 'boolean') {
-      if (value !== undefined) return undefined
-      out[name] = true
-      continue
-    }
-    if (value === undefined) {
-      value = argv[++i]
-      if (value === undefined || value.startsWith('-')) return undefined
-    }
-    if (s.kind === 'integer') {
-      if (!/^\d+$/.test(value)) return undefined
-      out[name] = Number(value)
-    } else out[name] = value
-  }
-  for (const [name, s] of Object.entries(spec)) {
-    if (out[name] === undefined && s.env && process.env[s.env]) out[name] = process.env[s.env]
-    if (s.required && out[name] === undefined) return undefined
-    if (s.kind === 'boolean' && out[name] === undefined) out[name] = false
-  }
-  return out
-}
-
 const str = (v: Values[string]) => (typeof v === 'string' ? v : undefined)
 const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined)
 const stateDirOf = (f: Values) => str(f['state-dir']) ?? defaultStateDir()
@@ -110,25 +57,33 @@ function detachedArgs(f: Values, mode: 'run' | 'undo'): string[] {
 
 const print = (t: string) => process.stdout.write(t)
 
+/**
+ * Each command imports only what it needs (the build splits the bundle into chunks):
+ * following or reading a journal needs no YAML, templating or playbook schema.
+ */
 async function dispatch(command: string, f: Values): Promise<number> {
   switch (command) {
     case 'run':
     case 'start': {
+      const {runInForeground, startAndFollow, startInBackground} = await import('./invoke.js')
       const req: RunRequest = {mode: 'run', playbookPath: str(f.playbook)!, varsPath: str(f.vars), stateDir: stateDirOf(f), only: list(str(f.only)), fromStep: str(f['from-step'])}
       if (command === 'run') return runInForeground(req, {json: !!f.json, dryRun: !!f['dry-run'], detachedChild: !!f['detached-child']}, print)
       return f.follow ? startAndFollow(req, detachedArgs(f, 'run'), !!f.json, print) : startInBackground(req, detachedArgs(f, 'run'), !!f.json, print)
     }
     case 'undo': {
+      const {runInForeground, startInBackground} = await import('./invoke.js')
       const req: RunRequest = {mode: 'undo', playbookPath: str(f.playbook)!, varsPath: str(f.vars), stateDir: stateDirOf(f), toStep: str(f['to-step'])}
       return f.detach ? startInBackground(req, detachedArgs(f, 'undo'), !!f.json, print) : runInForeground(req, {json: !!f.json, dryRun: !!f['dry-run'], detachedChild: !!f['detached-child']}, print)
     }
     case 'follow': {
+      const [{exitCodeFor, followJournal}, {lastRunId}, {StateDir}] = await Promise.all([import('./follow.js'), import('./runs.js'), import('./state-dir.js')])
       const state = new StateDir(stateDirOf(f))
       const run = str(f.run) ?? lastRunId(state)
       if (!run) throw new UserError(`No run has been started in ${state.root} yet.`, 2)
       return exitCodeFor(await followJournal(state, run, (f.from as number | undefined) ?? 0, (line) => process.stdout.write(line + '\n'), {once: !!f['no-wait']}))
     }
     case 'status': {
+      const [{lastRunId, summarizeRun}, {StateDir}, {renderRunSummary}] = await Promise.all([import('./runs.js'), import('./state-dir.js'), import('./status-text.js')])
       const state = new StateDir(stateDirOf(f))
       const run = str(f.run) ?? lastRunId(state)
       const summary = run ? summarizeRun(state, run) : undefined

@@ -9,11 +9,9 @@ export let COMMANDS: (typeof import('./agent-commands.js'))['COMMANDS'] | undefi
 
 async function main(): Promise<void> {
   if (await runFast(process.argv.slice(2))) return
-  const [{execute, settings}, commands] = await Promise.all([import('@oclif/core'), import('./agent-commands.js')])
-  COMMANDS = commands.COMMANDS
-  // The bundle is already JavaScript; never look for TypeScript sources (NODE_ENV=test would).
-  settings.enableAutoTranspile = false
-  await execute({dir: import.meta.url})
+  const oclif = await import('./agent-oclif.js')
+  COMMANDS = oclif.COMMANDS
+  await oclif.runOclif(import.meta.url)
 }
 
 // Not awaited at top level: oclif imports this same module to find COMMANDS.

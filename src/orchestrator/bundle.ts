@@ -12,7 +12,7 @@ export interface BundleFile {
 }
 
 /**
- * What every host gets: the agent (one file) and the playbook's folder. It is
+ * What every host gets: the agent (dist/agent) and the playbook's folder. It is
  * uploaded into a directory named by its content hash, so a host that has it
  * already is skipped and two versions never mix.
  */
@@ -59,7 +59,8 @@ export function buildBundle(playbookPath: string): Bundle {
   const agentDir = join(root, 'dist', 'agent')
   if (!existsSync(join(agentDir, 'agent.mjs'))) throw new UserError(`${agentDir}/agent.mjs is missing; run "npm run build" first.`)
   const files: BundleFile[] = []
-  for (const name of ['agent.mjs', 'package.json']) {
+  // agent.mjs, the chunks it imports, and package.json (oclif's explicit command list).
+  for (const name of readdirSync(agentDir).filter((n) => n.endsWith('.mjs') || n === 'package.json')) {
     const p = join(agentDir, name)
     files.push({rel: name, data: readFileSync(p), mode: 0o644})
   }
