@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base-command.js'
-import {onlyOf, runArgs, runFlags, stateDirOf} from '../../src/cli/agent-flags.js'
-import {startAndFollow, startInBackground} from '../../src/agent/invoke.js'
+import {runArgs, runFlags, stateDirOf} from '../../src/cli/agent-flags.js'
+import {startAndFollow, startInBackground} from '../../src/agent/invoke-start.js'
 
 export default class AgentStart extends BaseCommand {
   static summary = 'Start a run detached from the terminal and return its run id at once.'
@@ -14,10 +14,9 @@ export default class AgentStart extends BaseCommand {
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AgentStart)
-    const stateDir = stateDirOf(flags)
     if (flags['dry-run']) this.error('--dry-run is for "agent run"; a dry run has nothing to detach.', {exit: 2})
     process.exitCode = await (flags.follow ? startAndFollow : startInBackground)(
-      {mode: 'run', playbookPath: flags.playbook, varsPath: flags.vars, stateDir, only: onlyOf(flags), fromStep: flags['from-step']},
+      {stateDir: stateDirOf(flags)},
       runArgs(flags, 'run'),
       flags.json,
       (t) => process.stdout.write(t),

@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base-command.js'
 import {runArgs, runFlags, stateDirOf} from '../../src/cli/agent-flags.js'
-import {runInForeground, startInBackground} from '../../src/agent/invoke.js'
+import {runInForeground} from '../../src/agent/invoke.js'
+import {startInBackground} from '../../src/agent/invoke-start.js'
 
 export default class AgentUndo extends BaseCommand {
   static summary = 'Undo the applied steps of a playbook, last first.'

@@ -1,5 +1,6 @@
 import {spawn} from 'node:child_process'
-import {closeSync, openSync, writeSync} from 'node:fs'
+import {closeSync, existsSync, mkdirSync, openSync, rmdirSync, statSync, unlinkSync, writeSync} from 'node:fs'
+import {dirname} from 'node:path'
 import type {StartOutcome} from './run.js'
 import type {StateDir} from './state-dir.js'
 
@@ -14,8 +15,28 @@ const HANDSHAKE_FD = 3
  * stray output to a file in the state dir. It answers on a pipe once it holds
  * the lock and knows its run id; this returns that answer.
  */
-export function startDetached(state: StateDir, runArgs: string[]): Promise<HandshakeMessage> {
-  state.ensure()
+export async function startDetached(state: StateDir, runArgs: string[]): Promise<HandshakeMessage> {
+  // The child validates the playbook and vars (the starter does not load them: one
+  // load per host, not two). When it refuses them, take back the folders and the empty
+  // output file made here, so bad input leaves the state dir as it was.
+  const firstMade = mkdirSync(state.runsDir, {recursive: true, mode: 0o700})
+  const outMade = !existsSync(state.detachedOutput)
+  const answer = await spawnDetached(state, runArgs)
+  if (answer.kind === 'error') undoMade(state, firstMade, outMade)
+  return answer
+}
+
+function undoMade(state: StateDir, firstMade: string | undefined, outMade: boolean): void {
+  try {
+    if (outMade && statSync(state.detachedOutput).size === 0) unlinkSync(state.detachedOutput)
+    if (!firstMade) return
+    for (let d = state.runsDir; d.length >= firstMade.length; d = dirname(d)) rmdirSync(d)
+  } catch {
+    // Not empty (another start is using it) or already gone: leave it.
+  }
+}
+
+function spawnDetached(state: StateDir, runArgs: string[]): Promise<HandshakeMessage> {
   const out = openSync(state.detachedOutput, 'a', 0o600)
   const child = spawn(process.execPath, [process.argv[1], ...runArgs, '--detached-child'], {
     detached: true,

@@ -63,17 +63,24 @@ const print = (t: string) => process.stdout.write(t)
  */
 async function dispatch(command: string, f: Values): Promise<number> {
   switch (command) {
-    case 'run':
-    case 'start': {
-      const {runInForeground, startAndFollow, startInBackground} = await import('./invoke.js')
+    case 'run': {
+      const {runInForeground} = await import('./invoke.js')
       const req: RunRequest = {mode: 'run', playbookPath: str(f.playbook)!, varsPath: str(f.vars), stateDir: stateDirOf(f), only: list(str(f.only)), fromStep: str(f['from-step'])}
-      if (command === 'run') return runInForeground(req, {json: !!f.json, dryRun: !!f['dry-run'], detachedChild: !!f['detached-child']}, print)
-      return f.follow ? startAndFollow(req, detachedArgs(f, 'run'), !!f.json, print) : startInBackground(req, detachedArgs(f, 'run'), !!f.json, print)
+      return runInForeground(req, {json: !!f.json, dryRun: !!f['dry-run'], detachedChild: !!f['detached-child']}, print)
+    }
+    case 'start': {
+      // The detached run loads the playbook; this process only starts it (and follows it).
+      const {startAndFollow, startInBackground} = await import('./invoke-start.js')
+      return (f.follow ? startAndFollow : startInBackground)({stateDir: stateDirOf(f)}, detachedArgs(f, 'run'), !!f.json, print)
     }
     case 'undo': {
-      const {runInForeground, startInBackground} = await import('./invoke.js')
+      if (f.detach) {
+        const {startInBackground} = await import('./invoke-start.js')
+        return startInBackground({stateDir: stateDirOf(f)}, detachedArgs(f, 'undo'), !!f.json, print)
+      }
+      const {runInForeground} = await import('./invoke.js')
       const req: RunRequest = {mode: 'undo', playbookPath: str(f.playbook)!, varsPath: str(f.vars), stateDir: stateDirOf(f), toStep: str(f['to-step'])}
-      return f.detach ? startInBackground(req, detachedArgs(f, 'undo'), !!f.json, print) : runInForeground(req, {json: !!f.json, dryRun: !!f['dry-run'], detachedChild: !!f['detached-child']}, print)
+      return runInForeground(req, {json: !!f.json, dryRun: !!f['dry-run'], detachedChild: !!f['detached-child']}, print)
     }
     case 'follow': {
       const [{exitCodeFor, followJournal}, {lastRunId}, {StateDir}] = await Promise.all([import('./follow.js'), import('./runs.js'), import('./state-dir.js')])

@@ -1,9 +1,8 @@
 import {redact} from './redact.js'
-import {answerStarter, startDetached, type HandshakeMessage} from './detach.js'
-import {exitCodeFor, followJournal} from './follow.js'
+import {answerStarter, type HandshakeMessage} from './detach.js'
+import {exitCodeFor} from './follow.js'
 import {humanLine} from './human-output.js'
 import {checkSudo, executeRun, prepareRun, type PreparedRun, type RunRequest} from './run.js'
-import {StateDir} from './state-dir.js'
 import {UserError} from '../errors/user-error.js'
 import {scopeFor} from '../playbook/prepare.js'
 import {renderText} from '../playbook/render.js'
@@ -42,37 +41,6 @@ export async function runInForeground(req: RunRequest, opts: {json: boolean; dry
     return 4
   }
   return exitCodeFor(result.status)
-}
-
-/** `agent start`: validate here, where the user sees errors, then run detached and report the run id. */
-export async function startInBackground(req: RunRequest, runArgs: string[], json: boolean, print: Print): Promise<number> {
-  const prepared = prepareRun(req)
-  checkSudo(prepared)
-  const answer = await startDetached(new StateDir(req.stateDir), runArgs)
-  if (answer.kind === 'error') throw new UserError(answer.message, answer.exitCode)
-  if (json) print(JSON.stringify({run: answer.run, status: answer.kind, ...(answer.kind === 'already-running' ? {pid: answer.pid} : {})}) + '\n')
-  else if (answer.kind === 'already-running') print(`A run is already going on this host: ${answer.run} (pid ${answer.pid}).\n${answer.run}\n`)
-  else print(`${answer.kind === 'resumed' ? 'Resumed' : 'Started'} run ${answer.run}; follow it with: agent follow --run ${answer.run}\n`)
-  return 0
-}
-
-/**
- * `agent start --follow`: start the run detached (or find the one going on), print
- * the answer as `agent start` does, then follow that run's journal from its
- * beginning in this same process, as `agent follow --run ID` would, and exit with
- * follow's status. One process where start + follow took two: fleet starts every
- * host's agent this way, which saves a Node.js start-up per host.
- */
-export async function startAndFollow(req: RunRequest, runArgs: string[], json: boolean, print: Print): Promise<number> {
-  const prepared = prepareRun(req)
-  checkSudo(prepared)
-  const state = new StateDir(req.stateDir)
-  const answer = await startDetached(state, runArgs)
-  if (answer.kind === 'error') throw new UserError(answer.message, answer.exitCode)
-  if (!answer.run) throw new UserError(`A run is already going on this host${answer.kind === 'already-running' ? ` (pid ${answer.pid})` : ''} and has no run id yet; follow it with "agent follow".`, 4)
-  if (json) print(JSON.stringify({run: answer.run, status: answer.kind, ...(answer.kind === 'already-running' ? {pid: answer.pid} : {})}) + '\n')
-  else print(`${answer.kind === 'already-running' ? `A run is already going on this host: ${answer.run} (pid ${answer.pid}); following it.` : `${answer.kind === 'resumed' ? 'Resumed' : 'Started'} run ${answer.run}; following it.`}\n`)
-  return exitCodeFor(await followJournal(state, answer.run, 0, (line) => print(line + '\n')))
 }
 
 /** The playbook's declared log paths, rendered for this host (what collect-logs fetches). */

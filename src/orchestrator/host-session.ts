@@ -110,13 +110,17 @@ const runtimeCache = new Map<string, Promise<Buffer>>()
 async function uploadBundle(t: Transport, bundle: Bundle): Promise<void> {
   const tmp = `${REMOTE_ROOT}/bundles/.tmp-${bundle.hash}-${randomBytes(4).toString('hex')}`
   const dirs = [...new Set(bundle.files.map((f) => dirname(`${tmp}/${f.rel}`)))]
-  await check(t, mkdirCommand([`${REMOTE_ROOT}/vars`, ...dirs]), 'create the bundle folder')
+  const mkdirs = mkdirCommand([`${REMOTE_ROOT}/vars`, ...dirs])
+  if (t.streams !== false && !t.putFiles) {
+    // One exec for the lot: make the folders, unpack one tar stream (less CPU on both ends
+    // than an SFTP write per file), move it into place. Each exec is a session and a shell on the host.
+    const r = await t.exec(`${mkdirs} && tar -xpof - -C ${shq(tmp)} && ${finishBundleCommand(tmp, bundle.hash)}`, {stdin: bundleTar(bundle), timeoutMs: 300_000})
+    if (r.code !== 0) throw new HostFailure('failed', `could not unpack the bundle into ${bundleDir(bundle.hash)}: ${firstLine(r.stderr) || `exit code ${r.code}`}`)
+    return
+  }
+  await check(t, mkdirs, 'create the bundle folder')
   if (t.putFiles) await t.putFiles(bundle.files, tmp) // one transfer where round trips are slow (SSM)
-  else if (t.streams !== false) {
-    // One tar stream into one exec: less CPU on both ends than an SFTP write per file.
-    const r = await t.exec(`tar -xpof - -C ${shq(tmp)}`, {stdin: bundleTar(bundle), timeoutMs: 300_000})
-    if (r.code !== 0) throw new HostFailure('failed', `could not unpack the bundle: ${firstLine(r.stderr) || `exit code ${r.code}`}`)
-  } else for (const f of bundle.files) await t.putFile(f.data, `${tmp}/${f.rel}`, f.mode)
+  else for (const f of bundle.files) await t.putFile(f.data, `${tmp}/${f.rel}`, f.mode)
   await check(t, finishBundleCommand(tmp, bundle.hash), `move the bundle into ${bundleDir(bundle.hash)}`)
 }
 
