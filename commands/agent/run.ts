@@ -1,3 +1,4 @@
+import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base-command.js'
 import {onlyOf, runFlags, stateDirOf} from '../../src/cli/agent-flags.js'
 import {runInForeground} from '../../src/agent/invoke.js'
@@ -8,13 +9,17 @@ export default class AgentRun extends BaseCommand {
 
 Exit codes: 0 all steps ok or skipped, 1 a step failed, 2 bad input (nothing was changed), 3 interrupted, 4 another run is going on.`
   static examples = ['<%= config.bin %> run --playbook playbooks/demo.yaml', '<%= config.bin %> run -p workshop.yaml --vars room.yaml --only preflight --json']
-  static flags = runFlags
+  static flags = {
+    ...runFlags,
+    // fleet's way in over SSH: with --detached-child, the journal is streamed on fd 3 (see src/agent/invoke.ts).
+    stream: Flags.boolean({hidden: true}),
+  }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AgentRun)
     process.exitCode = await runInForeground(
       {mode: 'run', playbookPath: flags.playbook, varsPath: flags.vars, stateDir: stateDirOf(flags), only: onlyOf(flags), fromStep: flags['from-step']},
-      {json: flags.json, dryRun: flags['dry-run'], detachedChild: flags['detached-child']},
+      {json: flags.json, dryRun: flags['dry-run'], detachedChild: flags['detached-child'], stream: flags.stream},
       (t) => process.stdout.write(t),
     )
   }

@@ -25,7 +25,7 @@ const RUN_FLAGS: Record<string, FlagSpec> = {
 }
 /** Exported so a test holds them to the oclif commands' flags. */
 export const SPECS: Record<string, Record<string, FlagSpec>> = {
-  run: RUN_FLAGS,
+  run: {...RUN_FLAGS, stream: {kind: 'boolean'}},
   start: {...RUN_FLAGS, follow: {kind: 'boolean'}},
   follow: {run: {kind: 'string'}, from: {kind: 'integer'}, 'state-dir': STATE_DIR, 'no-wait': {kind: 'boolean'}},
   status: {run: {kind: 'string'}, 'state-dir': STATE_DIR, json: {kind: 'boolean'}},
@@ -57,6 +57,14 @@ function detachedArgs(f: Values, mode: 'run' | 'undo'): string[] {
 
 const print = (t: string) => process.stdout.write(t)
 
+/** A detached run works from / (as `agent start` starts it), so it holds no login's folder; its paths are resolved first. */
+function detachCwd(req: RunRequest): void {
+  req.playbookPath = resolve(req.playbookPath)
+  if (req.varsPath) req.varsPath = resolve(req.varsPath)
+  req.stateDir = resolve(req.stateDir)
+  process.chdir('/')
+}
+
 /**
  * Each command imports only what it needs (the build splits the bundle into chunks):
  * following or reading a journal needs no YAML, templating or playbook schema.
@@ -66,7 +74,9 @@ async function dispatch(command: string, f: Values): Promise<number> {
     case 'run': {
       const {runInForeground} = await import('./invoke.js')
       const req: RunRequest = {mode: 'run', playbookPath: str(f.playbook)!, varsPath: str(f.vars), stateDir: stateDirOf(f), only: list(str(f.only)), fromStep: str(f['from-step'])}
-      return runInForeground(req, {json: !!f.json, dryRun: !!f['dry-run'], detachedChild: !!f['detached-child']}, print)
+      const opts = {json: !!f.json, dryRun: !!f['dry-run'], detachedChild: !!f['detached-child'], stream: !!f.stream}
+      if (opts.detachedChild) detachCwd(req)
+      return runInForeground(req, opts, print)
     }
     case 'start': {
       // The detached run loads the playbook; this process only starts it (and follows it).

@@ -1,16 +1,31 @@
 import {redact} from './redact.js'
 import {answerStarter, type HandshakeMessage} from './detach.js'
-import {exitCodeFor} from './follow.js'
+import {exitCodeFor, followJournal} from './follow.js'
 import {humanLine} from './human-output.js'
-import {checkSudo, executeRun, prepareRun, type PreparedRun, type RunRequest} from './run.js'
+import {JournalStream} from './journal-stream.js'
+import {checkSudo, executeRun, prepareRun, type PreparedRun, type RunRequest, type StartOutcome} from './run.js'
+import {StateDir} from './state-dir.js'
 import {UserError} from '../errors/user-error.js'
 import {scopeFor} from '../playbook/prepare.js'
 import {renderText} from '../playbook/render.js'
 
 type Print = (text: string) => void
 
+/** Where a streaming run writes (the exec's stdout, given as fd 3 so stdout can go to a file). */
+const STREAM_FD = 3
+
+export interface ForegroundOptions {
+  json: boolean
+  dryRun: boolean
+  /** Started by `agent start`: answer it on fd 3 once the run is known. */
+  detachedChild: boolean
+  /** With detachedChild: keep fd 3 open and stream the run's journal on it (see JournalStream). */
+  stream?: boolean
+}
+
 /** `agent run` / `agent undo` in the foreground (or as the detached child of `agent start`). */
-export async function runInForeground(req: RunRequest, opts: {json: boolean; dryRun: boolean; detachedChild: boolean}, print: Print): Promise<number> {
+export async function runInForeground(req: RunRequest, opts: ForegroundOptions, print: Print): Promise<number> {
+  if (opts.detachedChild && opts.stream) return runStreaming(req)
   let prepared: PreparedRun
   try {
     prepared = prepareRun(req)
@@ -41,6 +56,44 @@ export async function runInForeground(req: RunRequest, opts: {json: boolean; dry
     return 4
   }
   return exitCodeFor(result.status)
+}
+
+/**
+ * The run fleet starts over SSH: already detached by the caller (`setsid`, stdin and
+ * stray output away from the session), it writes `agent start --follow`'s output to
+ * fd 3 (start's answer line, then the run's journal records) and exits with follow's
+ * code. One Node.js process per host where start and the detached run took two. The
+ * records come straight from the journal writer, not by polling the file; a run
+ * already going on is followed instead. Bad input is an `{"error"}` answer line.
+ */
+async function runStreaming(req: RunRequest): Promise<number> {
+  const out = new JournalStream(STREAM_FD)
+  try {
+    let prepared: PreparedRun
+    try {
+      prepared = prepareRun(req)
+      checkSudo(prepared)
+    } catch (e) {
+      if (!(e instanceof UserError)) throw e
+      out.text(JSON.stringify({error: e.message, exit_code: e.exitCode}))
+      return e.exitCode
+    }
+    const state = new StateDir(req.stateDir)
+    let already: StartOutcome | undefined
+    const result = await executeRun(prepared, {
+      onStart: (o) => {
+        out.text(JSON.stringify({run: o.run, status: o.kind, ...(o.kind === 'already-running' ? {pid: o.pid} : {})}))
+        if (o.kind === 'already-running') already = o
+        else out.journalFile(state.journal(o.run))
+      },
+      onRecord: (r) => out.record(r.seq, JSON.stringify(r)),
+    })
+    if (result) return exitCodeFor(result.status)
+    if (!already?.run) return 4
+    return exitCodeFor(await followJournal(state, already.run, 0, (line) => out.text(line)))
+  } finally {
+    await out.end()
+  }
 }
 
 /** The playbook's declared log paths, rendered for this host (what collect-logs fetches). */

@@ -7,7 +7,7 @@ import {shq} from '../shell/quote.js'
 import {bundleTar, type Bundle} from './bundle.js'
 import {pollFollow} from './follow-poll.js'
 import {cachedRuntime, fetchOnHostScript, installUploadedScript, RUNTIME_NODE, RUNTIME_VERSION, runtimeArch, UPLOADED_RUNTIME} from './runtime.js'
-import {agentCommand, bundleDir, finishBundleCommand, mkdirCommand, parseProbe, probeScript, REMOTE_ROOT, varsPath, type Probe} from './remote.js'
+import {agentCommand, bundleDir, finishBundleCommand, mkdirCommand, parseProbe, probeScript, REMOTE_ROOT, streamingRunCommand, varsPath, type Probe} from './remote.js'
 
 export interface VarsUpload {
   hash: string
@@ -147,13 +147,14 @@ async function driveAgent(hostId: number, t: Transport, node: string, opts: Sess
   for (let restarts = 0; ; restarts++) {
     let status: number | undefined
     if (!run && restarts === 0 && opts.mode === 'run' && t.streams !== false) {
-      // Start and follow in one exec (`agent start --follow`): one Node.js start-up per host fewer.
+      // Start and follow in one exec and one Node.js process (streamingRunCommand).
       ;({run, status} = await startAndFollowAgent(hostId, t, node, opts))
     } else if (!run) {
       run = await startAgent(t, node, opts)
       store.setAgentRun(hostId, run, opts.mode)
     }
-    status ??= await followAgent(hostId, t, node, run, opts)
+    // The journal is the truth: a stream that ended short (dropped, cut off) is made up by following it.
+    if (status === undefined || !store.agentRunEnded(hostId, run)) status = await followAgent(hostId, t, node, run, opts)
     if (store.agentRunEnded(hostId, run)) return store.host(hostId)!.state
     if (status === 3 && restarts < 5) {
       // Interrupted (killed, host rebooted): `agent start` resumes the same run.
@@ -202,14 +203,15 @@ function recordSink(hostId: number, opts: SessionOptions): {push: (records: Jour
 }
 
 /**
- * `agent start --follow`: its first line is start's answer (the run id), the
- * rest the run's journal records, and its exit code follow's. Returns the run and
+ * Start the run and stream it (streamingRunCommand; output as `agent start --follow`'s):
+ * its first line is start's answer (the run id, or an `error`), the rest the run's
+ * journal records, and its exit code follow's. Returns the run and
  * that code; no code when the connection dropped after the run was known (the
  * caller follows it again from the last stored seq). A connection dropped before
  * the answer came starts again: a run already going on is found, not doubled.
  */
 async function startAndFollowAgent(hostId: number, t: Transport, node: string, opts: SessionOptions): Promise<{run: string; status?: number}> {
-  const command = agentCommand(node, opts.bundle.hash, 'start', [...startArgs(opts), '--follow'])
+  const command = streamingRunCommand(node, opts.bundle.hash, startArgs(opts))
   const sink = recordSink(hostId, opts)
   let run: string | undefined
   try {
@@ -217,6 +219,7 @@ async function startAndFollowAgent(hostId: number, t: Transport, node: string, o
       let text = ''
       let stderr = ''
       let badAnswer: string | undefined
+      let refused: string | undefined
       try {
         const r = await t.exec(command, {
           onStdout: (b) => {
@@ -227,12 +230,13 @@ async function startAndFollowAgent(hostId: number, t: Transport, node: string, o
               if (nl < 0) return
               const line = text.slice(0, nl)
               text = text.slice(nl + 1)
-              let answer: {run?: unknown} | undefined
+              let answer: {run?: unknown; error?: unknown} | undefined
               try {
-                answer = JSON.parse(line) as {run?: unknown}
+                answer = JSON.parse(line) as {run?: unknown; error?: unknown}
               } catch {
                 answer = undefined
               }
+              if (typeof answer?.error === 'string') refused = answer.error
               if (typeof answer?.run !== 'string') {
                 badAnswer = line
                 return
@@ -249,6 +253,7 @@ async function startAndFollowAgent(hostId: number, t: Transport, node: string, o
           },
         })
         sink.flush()
+        if (refused !== undefined) throw new HostFailure('failed', refused)
         if (badAnswer !== undefined) throw new HostFailure('failed', `agent start gave no run id: ${badAnswer.slice(0, 200)}`)
         if (!run) throw new HostFailure('failed', firstLine(stderr).replace(/^Error: /, '') || `agent start failed with exit code ${r.code}`)
         return {run, status: r.code ?? 3}

@@ -63,6 +63,23 @@ export function agentCommand(node: string, hash: string, sub: string, args: stri
   return shellJoin([node, `${bundleDir(hash)}/agent.mjs`, sub, ...args])
 }
 
+/**
+ * Start the agent's run for fleet in one Node.js process: `setsid` gives it its own
+ * session (the end of this SSH session does not end it), stdin and stray output go
+ * away from the session, and it streams `agent start --follow`'s output on fd 3 =
+ * this exec's stdout until the run ends (`-w`: the exec's exit code is the run's).
+ * Without setsid, `agent start --follow` does the same in two processes.
+ */
+export function streamingRunCommand(node: string, hash: string, args: string[]): string {
+  const agent = `${bundleDir(hash)}/agent.mjs`
+  const out = shq(`${REMOTE_ROOT}/agent.out`)
+  return [
+    `if command -v setsid >/dev/null 2>&1; then`,
+    `  exec setsid -w ${shellJoin([node, agent, 'run', '--detached-child', '--stream', ...args])} 3>&1 >>${out} 2>&1 </dev/null`,
+    `else exec ${shellJoin([node, agent, 'start', '--follow', ...args])}; fi`,
+  ].join('\n')
+}
+
 /** Move an uploaded bundle into place at once; a concurrent upload of the same hash is harmless. */
 export function finishBundleCommand(tmp: string, hash: string): string {
   const dir = bundleDir(hash)
