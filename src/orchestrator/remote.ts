@@ -16,7 +16,6 @@ export interface Probe {
   os: string
   uid: number
   node?: {path: string; version: string; major: number}
-  sudo: boolean
   diskKb: number
   bundlePresent: boolean
   /** `uname -m` */
@@ -25,13 +24,15 @@ export interface Probe {
   runtime?: string
 }
 
-/** One round trip: OS, uid, a Node.js runtime, passwordless sudo, free disk, whether the bundle is there. */
+/**
+ * One round trip: OS, uid, a Node.js runtime, free disk, whether the bundle is there.
+ * (Not sudo: the agent checks it, with a clear sentence, when a step needs root.)
+ */
 export function probeScript(bundleHash: string): string {
   return [
     `printf 'os=%s\\n' "$(. /etc/os-release 2>/dev/null; echo "$ID $VERSION_ID")"`,
     `printf 'uid=%s\\n' "$(id -u)"`,
     `for n in node nodejs ${REMOTE_ROOT}/runtime/bin/node; do v=$("$n" --version 2>/dev/null) && { printf 'node=%s %s\\n' "$(command -v "$n" || echo "$n")" "$v"; break; }; done`,
-    `if [ "$(id -u)" = 0 ] || sudo -n true 2>/dev/null; then echo sudo=yes; else echo sudo=no; fi`,
     `printf 'disk_kb=%s\\n' "$(df -Pk . | awk 'NR==2{print $4}')"`,
     `test -f ${shq(`${bundleDir(bundleHash)}/.complete`)} && echo bundle=yes || true`,
     `printf 'arch=%s\\n' "$(uname -m)"`,
@@ -50,7 +51,6 @@ export function parseProbe(text: string): Probe {
     os: kv.get('os') ?? 'unknown',
     uid: Number(kv.get('uid') ?? -1),
     node: node ? {path: node[1], version: `${node[2]}.${node[3]}.${node[4]}`, major: Number(node[2])} : undefined,
-    sudo: kv.get('sudo') === 'yes',
     diskKb: Number(kv.get('disk_kb') ?? 0),
     bundlePresent: kv.get('bundle') === 'yes',
     arch: kv.get('arch') ?? 'unknown',
