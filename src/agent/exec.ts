@@ -1,5 +1,7 @@
-import {spawn} from 'node:child_process'
 import {StringDecoder} from 'node:string_decoder'
+import {killAllLaunched, launch} from './launcher/choose.js'
+import {killGroup} from './launcher/kill.js'
+import type {ChildEvents} from './launcher/types.js'
 
 export interface ShellCommand {
   script: string
@@ -29,14 +31,7 @@ const running = new Set<number>()
 
 export function killAllRunning(signal: NodeJS.Signals = 'SIGTERM'): void {
   for (const pid of running) killGroup(pid, signal)
-}
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal)
-  } catch {
-    // the group is already gone
-  }
+  killAllLaunched(signal)
 }
 
 /** argv for a step's shell command: bash with errexit and pipefail, through sudo when asked. */
@@ -49,48 +44,58 @@ export function shellArgv(cmd: Pick<ShellCommand, 'script' | 'env' | 'sudo'>): s
 
 /**
  * Run one shell command in its own process group, streaming its output as
- * text. On timeout the whole group gets SIGTERM, then SIGKILL.
+ * text. On timeout the whole group gets SIGTERM, then SIGKILL. It is started
+ * by the python launcher when there is one, else by Node (launcher/choose.ts).
  */
 export function runShell(cmd: ShellCommand): Promise<ShellResult> {
   const argv = shellArgv(cmd)
   return new Promise((resolve, reject) => {
-    const child = spawn(argv[0], argv.slice(1), {
-      detached: true,
-      env: {...process.env, ...cmd.env},
-      stdio: [cmd.stdin === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-    })
-    if (child.pid) running.add(child.pid)
+    let pid: number | undefined
     let timedOut = false
     let sudoNeedsPassword = false
     let killTimer: NodeJS.Timeout | undefined
     const timer = setTimeout(() => {
       timedOut = true
-      if (child.pid) killGroup(child.pid, 'SIGTERM')
-      killTimer = setTimeout(() => child.pid && killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS)
+      if (pid) killGroup(pid, 'SIGTERM')
+      killTimer = setTimeout(() => pid && killGroup(pid, 'SIGKILL'), KILL_GRACE_MS)
     }, cmd.timeoutMs)
     const outDec = new StringDecoder('utf8')
     const errDec = new StringDecoder('utf8')
-    child.stdout!.on('data', (b: Buffer) => cmd.onStdout?.(outDec.write(b)))
-    child.stderr!.on('data', (b: Buffer) => {
-      const text = errDec.write(b)
-      if (cmd.sudo && /sudo: (a password is required|a terminal is required)/.test(text)) sudoNeedsPassword = true
-      cmd.onStderr?.(text)
-    })
-    if (cmd.stdin !== undefined) child.stdin!.end(cmd.stdin)
-    child.on('error', (e) => {
-      clearTimeout(timer)
-      if (child.pid) running.delete(child.pid)
-      reject(e)
-    })
-    child.on('close', (code, signal) => {
-      clearTimeout(timer)
-      if (killTimer) clearTimeout(killTimer)
-      if (child.pid) running.delete(child.pid)
-      const outTail = outDec.end()
-      const errTail = errDec.end()
-      if (outTail) cmd.onStdout?.(outTail)
-      if (errTail) cmd.onStderr?.(errTail)
-      resolve({code, signal, timedOut, sudoNeedsPassword})
-    })
+    const events: ChildEvents = {
+      spawned(p) {
+        pid = p
+        running.add(p)
+        // The launcher reports the pid a moment after the start: a timeout may have come first.
+        if (timedOut) killGroup(p, 'SIGTERM')
+      },
+      stdout: (b) => cmd.onStdout?.(outDec.write(b)),
+      stderr(b) {
+        const text = errDec.write(b)
+        if (cmd.sudo && /sudo: (a password is required|a terminal is required)/.test(text)) sudoNeedsPassword = true
+        cmd.onStderr?.(text)
+      },
+      failed(e) {
+        clearTimeout(timer)
+        if (killTimer) clearTimeout(killTimer)
+        if (pid) running.delete(pid)
+        reject(e)
+      },
+      closed(code, signal) {
+        clearTimeout(timer)
+        if (killTimer) clearTimeout(killTimer)
+        if (pid) running.delete(pid)
+        const outTail = outDec.end()
+        const errTail = errDec.end()
+        if (outTail) cmd.onStdout?.(outTail)
+        if (errTail) cmd.onStderr?.(errTail)
+        resolve({code, signal, timedOut, sudoNeedsPassword})
+      },
+    }
+    try {
+      launch(argv, {...process.env, ...cmd.env}, cmd.stdin, events)
+    } catch (e) {
+      // Node's spawn throws at once on bad arguments (a NUL byte in the script).
+      events.failed(e as Error)
+    }
   })
 }

@@ -51,9 +51,16 @@ describe('agent start, follow and resume', () => {
     expect(status).toBe('started')
     await waitUntil('the middle step runs', () => journalOf(state, run).some((r) => r.type === 'output' && r.step === 'middle'))
     const pid = lockPid(state)
-    const kids = childrenOf(pid)
+    // The step runs in its own process group, under the agent or its step launcher; a SIGKILL orphans it.
+    const kids = childrenOf(pid).flatMap((k) => [k, ...childrenOf(k)])
     process.kill(pid, 'SIGKILL')
-    for (const k of kids) process.kill(-k, 'SIGKILL') // the step's own process group, orphaned by the kill
+    for (const k of kids) {
+      try {
+        process.kill(-k, 'SIGKILL')
+      } catch {
+        // not a group leader, or gone with the launcher
+      }
+    }
     await waitUntil('the agent is gone', () => !existsSync(`/proc/${pid}`) || readFileSync(`/proc/${pid}/stat`, 'utf8').split(' ')[2] === 'Z')
 
     const st = await agent(['status', '--state-dir', state, '--json'], {home})
@@ -154,8 +161,9 @@ describe('agent start, follow and resume', () => {
     const bootFile = join(home, 'boot_id')
     writeFileSync(bootFile, 'boot-1\n')
     const pb = join(home, 'reboot.yaml')
-    // The "reboot" kills the agent that runs it, as a real reboot would.
-    writeFileSync(pb, `name: reboot\nsteps:\n  - id: before\n    run: echo before\n  - id: restart\n    reboot: {command: "echo going down; sleep 0.3; kill -KILL $PPID"}\n  - id: after\n    run: echo after\n`)
+    // The "reboot" kills the agent that runs it (the pid in its lock), as a real reboot would.
+    const killAgent = `kill -KILL $(grep -o '"pid":[0-9]*' ${join(state, 'lock')} | cut -d: -f2)`
+    writeFileSync(pb, `name: reboot\nsteps:\n  - id: before\n    run: echo before\n  - id: restart\n    reboot:\n      command: |\n        echo going down; sleep 0.3; ${killAgent}\n  - id: after\n    run: echo after\n`)
     const env = {FLEET_AGENT_BOOT_ID_FILE: bootFile}
     const s = JSON.parse((await agent(['start', '-p', pb, '--state-dir', state, '--json'], {home, env})).stdout)
     await waitUntil('the reboot is journaled', () => journalOf(state, s.run).some((r) => r.type === 'reboot'))
