@@ -47,7 +47,7 @@ const FACTS = {
 }
 
 /** One host's whole journal: a run of `steps` steps with `eventsPerStep` records each. Host k % 33 == 7 fails its last step; k % 50 == 3 is still running. */
-function journal(k: number, steps: number, eventsPerStep: number): JournalRecord[] {
+export function journal(k: number, steps: number, eventsPerStep: number): JournalRecord[] {
   const run = `20261124T0900${String(k % 60).padStart(2, '0')}Z-${k.toString(16).padStart(6, '0')}`
   const t0 = Date.parse('2026-11-24T09:00:00Z') + k * 10
   let seq = 0
@@ -77,7 +77,7 @@ function journal(k: number, steps: number, eventsPerStep: number): JournalRecord
  * per transaction, hosts interleaved (50 at a time, like a room's followers flushing).
  * Returns the events stored and the time spent in store.ingest alone.
  */
-function ingestAll(store: FleetStore, ids: number[], opts: StoreBenchOptions, batch: number): {events: number; ms: number; cpuMs: number} {
+export function ingestAll(store: FleetStore, ids: number[], opts: StoreBenchOptions, batch: number): {events: number; ms: number; cpuMs: number} {
   let events = 0
   let ms = 0
   let cpuUs = 0

@@ -87,6 +87,7 @@ export class FleetStore {
     this.db.pragma('foreign_keys = ON')
     this.migrate()
     this.st = this.prepareStatements()
+    this.ingestTx = this.db.transaction((hostId: number, records: readonly JournalRecord[]) => this.ingestRecords(hostId, records))
   }
 
   static open(path: string): FleetStore {
@@ -98,30 +99,44 @@ export class FleetStore {
   }
 
   private migrate(): void {
-    const current = this.db.pragma('user_version', {simple: true}) as number
+    const version = () => this.db.pragma('user_version', {simple: true}) as number
+    const current = version()
     if (current > MIGRATIONS.length) throw new Error(`${this.path} was written by a newer fleet (schema ${current}, this one knows ${MIGRATIONS.length})`)
-    for (let v = current; v < MIGRATIONS.length; v++) {
-      this.db.transaction(() => {
-        this.db.exec(MIGRATIONS[v])
-        this.db.pragma(`user_version = ${v + 1}`)
-      })()
+    // Each step under the write lock, the version read again there: two fleet processes
+    // opening an old file at once migrate it once.
+    while (version() < MIGRATIONS.length) {
+      this.db
+        .transaction(() => {
+          const v = version()
+          if (v >= MIGRATIONS.length) return
+          this.db.exec(MIGRATIONS[v])
+          this.db.pragma(`user_version = ${v + 1}`)
+        })
+        .immediate()
     }
   }
 
   private prepareStatements() {
     const db = this.db
     return {
-      insertEvent: db.prepare('INSERT OR IGNORE INTO events (host_id, agent_run, seq, type, ts, step, body) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-      insertChunk: db.prepare('INSERT OR IGNORE INTO log_chunks (host_id, agent_run, seq, step, stream, data) VALUES (?, ?, ?, ?, ?, ?)'),
+      runId: db.prepare('SELECT id FROM agent_runs WHERE host_id = ? AND agent_run = ?').pluck(),
+      addRun: db.prepare('INSERT INTO agent_runs (host_id, agent_run) VALUES (?, ?)'),
+      runEnded: db.prepare('UPDATE agent_runs SET ended = 1 WHERE id = ?'),
+      // The hot path: an output record is its columns alone (no JSON).
+      insertOutput: db.prepare("INSERT OR IGNORE INTO events (run_id, seq, type, ts, step, stream, data) VALUES (?, ?, 'output', ?, ?, ?, ?)"),
+      insertEvent: db.prepare('INSERT OR IGNORE INTO events (run_id, seq, type, ts, step, stream, data, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
       planStep: db.prepare("INSERT OR IGNORE INTO steps (host_id, agent_run, step, idx, title, phase, status) VALUES (?, ?, ?, ?, ?, ?, 'pending')"),
-      stepStart: db.prepare("UPDATE steps SET status = 'running', started_at = ?, ended_at = NULL, attempts = max(attempts, 1) WHERE host_id = ? AND agent_run = ? AND step = ?"),
+      stepStart: db.prepare("UPDATE steps SET status = 'running', started_at = ?, ended_at = NULL, attempts = max(attempts, 1), start_seq = coalesce(start_seq, ?), end_seq = NULL WHERE host_id = ? AND agent_run = ? AND step = ?"),
       stepRetry: db.prepare('UPDATE steps SET attempts = ?, error = ? WHERE host_id = ? AND agent_run = ? AND step = ?'),
-      stepEnd: db.prepare('UPDATE steps SET status = ?, reason = ?, exit_code = ?, attempts = ?, ended_at = ?, duration_ms = ?, error = ? WHERE host_id = ? AND agent_run = ? AND step = ?'),
+      stepEnd: db.prepare('UPDATE steps SET status = ?, reason = ?, exit_code = ?, attempts = ?, ended_at = ?, duration_ms = ?, error = ?, end_seq = ? WHERE host_id = ? AND agent_run = ? AND step = ?'),
       hostRunStart: db.prepare("UPDATE hosts SET agent_run = ?, agent_mode = ?, last_seq = ?, step_total = ?, step_id = NULL, step_index = NULL, step_title = NULL, error = NULL, state = 'running', started_at = ?, ended_at = NULL, last_seen = ? WHERE id = ?"),
       hostSeq: db.prepare('UPDATE hosts SET last_seq = max(last_seq, ?), last_seen = ? WHERE id = ? AND agent_run = ?'),
       hostStep: db.prepare('UPDATE hosts SET step_id = ?, step_index = ?, step_title = ? WHERE id = ?'),
       hostError: db.prepare('UPDATE hosts SET error = ? WHERE id = ?'),
       hostRunEnd: db.prepare('UPDATE hosts SET state = ?, ended_at = ?, error = ? WHERE id = ?'),
+      stepBounds: db.prepare('SELECT start_seq, end_seq FROM steps WHERE host_id = ? AND agent_run = ? AND step = ?'),
+      stepOutput: db.prepare("SELECT data FROM events WHERE run_id = ? AND seq BETWEEN ? AND ? AND step = ? AND type = 'output' ORDER BY seq DESC LIMIT 200").pluck(),
+      runRecords: db.prepare('SELECT seq, type, ts, step, stream, data, body FROM events WHERE run_id = ? ORDER BY seq'),
     }
   }
 
@@ -207,32 +222,75 @@ export class FleetStore {
    * update its steps and state from them. Records already stored are skipped.
    */
   ingest(hostId: number, records: readonly JournalRecord[]): number {
-    return this.ingestTx(hostId, records)
+    if (records.length === 0) return 0
+    try {
+      const added = this.ingestTx(hostId, records)
+      // Inside a caller's transaction, ids created here are only as sure as its commit.
+      if (this.db.inTransaction) this.runIds.clear()
+      return added
+    } catch (error) {
+      // The transaction rolled back: agent_runs ids it created are gone again.
+      this.runIds.clear()
+      throw error
+    }
   }
 
-  private ingestTx = (hostId: number, records: readonly JournalRecord[]): number =>
-    this.db.transaction((): number => {
-      let added = 0
-      const now = new Date().toISOString()
-      let maxSeq = 0
-      let run = ''
-      for (const r of records) {
-        const {step, body} = splitBody(r)
-        if (this.st.insertEvent.run(hostId, r.run, r.seq, r.type, r.ts, step ?? null, body).changes === 0) continue
-        added++
-        if (r.run !== run) {
-          if (run && maxSeq) this.st.hostSeq.run(maxSeq, now, hostId, run)
-          run = r.run
-          maxSeq = 0
-        }
-        maxSeq = Math.max(maxSeq, r.seq)
-        this.apply(hostId, r, now)
-      }
-      if (run && maxSeq) this.st.hostSeq.run(maxSeq, now, hostId, run)
-      return added
-    })()
+  /** agent_runs ids by host and agent run; rows are never deleted, so an id once read stays right. */
+  private readonly runIds = new Map<string, number>()
 
-  private apply(hostId: number, r: JournalRecord, now: string): void {
+  private runIdFor(hostId: number, run: string, create: true): number
+  private runIdFor(hostId: number, run: string, create: false): number | undefined
+  private runIdFor(hostId: number, run: string, create: boolean): number | undefined {
+    const key = `${hostId} ${run}`
+    let id = this.runIds.get(key)
+    if (id === undefined) {
+      id = this.st.runId.get(hostId, run) as number | undefined
+      if (id === undefined) {
+        if (!create) return undefined
+        id = Number(this.st.addRun.run(hostId, run).lastInsertRowid)
+      }
+      this.runIds.set(key, id)
+    }
+    return id
+  }
+
+  private readonly ingestTx: (hostId: number, records: readonly JournalRecord[]) => number
+
+  /**
+   * The hot path (an output record, ~95% of a journal) is one INSERT OR IGNORE of its
+   * columns: an append to events plus one (run id, seq) entry in its unique index, which
+   * is also what makes a record stored twice a no-op. Other records keep their JSON and
+   * update steps and hosts; the host's last_seq and last_seen are set once per run per batch.
+   */
+  private ingestRecords(hostId: number, records: readonly JournalRecord[]): number {
+    const st = this.st
+    const now = new Date().toISOString()
+    let added = 0
+    let run = ''
+    let runId = 0
+    let maxSeq = 0
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i]
+      if (r.run !== run) {
+        if (maxSeq) st.hostSeq.run(maxSeq, now, hostId, run)
+        run = r.run
+        runId = this.runIdFor(hostId, run, true)
+        maxSeq = 0
+      }
+      if (r.type === 'output' && r.v === 1) {
+        if (st.insertOutput.run(runId, r.seq, r.ts, r.step, r.stream, r.data).changes === 0) continue
+      } else {
+        if (st.insertEvent.run(runId, r.seq, r.type, r.ts, 'step' in r ? r.step : null, r.type === 'output' ? r.stream : null, r.type === 'output' ? r.data : null, bodyOf(r)).changes === 0) continue
+        this.apply(hostId, runId, r, now)
+      }
+      added++
+      if (r.seq > maxSeq) maxSeq = r.seq
+    }
+    if (maxSeq) st.hostSeq.run(maxSeq, now, hostId, run)
+    return added
+  }
+
+  private apply(hostId: number, runId: number, r: JournalRecord, now: string): void {
     const st = this.st
     switch (r.type) {
       case 'run-start':
@@ -240,20 +298,18 @@ export class FleetStore {
         st.hostRunStart.run(r.run, r.mode, r.seq, r.plan.length, r.ts, now, hostId)
         break
       case 'step-start':
-        st.stepStart.run(r.ts, hostId, r.run, r.step)
+        st.stepStart.run(r.ts, r.seq, hostId, r.run, r.step)
         st.hostStep.run(r.step, r.index, r.title, hostId)
-        break
-      case 'output':
-        st.insertChunk.run(hostId, r.run, r.seq, r.step, r.stream, r.data)
         break
       case 'step-retry':
         st.stepRetry.run(r.attempt + 1, r.error ?? null, hostId, r.run, r.step)
         break
       case 'step-end':
-        st.stepEnd.run(r.status, r.reason ?? null, r.exit_code, r.attempts, r.ts, r.duration_ms, r.error ?? null, hostId, r.run, r.step)
+        st.stepEnd.run(r.status, r.reason ?? null, r.exit_code, r.attempts, r.ts, r.duration_ms, r.error ?? null, r.seq, hostId, r.run, r.step)
         if (r.status === 'failed') st.hostError.run(r.error ?? `exit code ${r.exit_code}`, hostId)
         break
       case 'run-end':
+        st.runEnded.run(runId)
         st.hostRunEnd.run(r.status === 'ok' ? 'ok' : 'failed', r.ts, r.status === 'ok' ? null : (r.error ?? r.status), hostId)
         break
       default:
@@ -273,7 +329,7 @@ export class FleetStore {
 
   /** Whether the run's run-end record is stored: the journal, not an exit code, says a run is over. */
   agentRunEnded(hostId: number, agentRun: string): boolean {
-    return !!this.db.prepare("SELECT 1 FROM events WHERE host_id = ? AND agent_run = ? AND type = 'run-end'").get(hostId, agentRun)
+    return !!this.db.prepare('SELECT ended FROM agent_runs WHERE host_id = ? AND agent_run = ?').pluck().get(hostId, agentRun)
   }
 
   /**
@@ -296,34 +352,38 @@ export class FleetStore {
 
   /** The last `lines` lines a step wrote (both streams, in order). */
   logTail(hostId: number, agentRun: string, step: string, lines: number): string {
-    const rows = this.db.prepare('SELECT data FROM log_chunks WHERE host_id = ? AND agent_run = ? AND step = ? ORDER BY seq DESC LIMIT 200').all(hostId, agentRun, step) as Array<{data: string}>
-    const text = rows.reverse().map((r) => r.data).join('')
+    const runId = this.runIdFor(hostId, agentRun, false)
+    if (runId === undefined) return ''
+    // The step's output lies between its first start and its end (to the run's end while it runs).
+    const b = this.st.stepBounds.get(hostId, agentRun, step) as {start_seq: number | null; end_seq: number | null} | undefined
+    const rows = this.st.stepOutput.all(runId, b?.start_seq ?? 0, b?.end_seq ?? Number.MAX_SAFE_INTEGER, step) as string[]
+    const text = rows.reverse().join('')
     return text.split('\n').filter((l, i, all) => l !== '' || i < all.length - 1).slice(-lines).join('\n')
   }
 
   eventCount(hostId?: number): number {
-    const row = (hostId === undefined ? this.db.prepare('SELECT count(*) AS n FROM events').get() : this.db.prepare('SELECT count(*) AS n FROM events WHERE host_id = ?').get(hostId)) as {n: number}
-    return row.n
+    const n = hostId === undefined ? this.db.prepare('SELECT count(*) FROM events').pluck().get() : this.db.prepare('SELECT count(*) FROM events WHERE run_id IN (SELECT id FROM agent_runs WHERE host_id = ?)').pluck().get(hostId)
+    return n as number
   }
 
   /** Every stored record of a host's agent run, rebuilt in seq order (output data joined back in). */
   records(hostId: number, agentRun: string): JournalRecord[] {
-    const rows = this.db
-      .prepare('SELECT e.body, c.data FROM events e LEFT JOIN log_chunks c ON c.host_id = e.host_id AND c.agent_run = e.agent_run AND c.seq = e.seq WHERE e.host_id = ? AND e.agent_run = ? ORDER BY e.seq')
-      .all(hostId, agentRun) as Array<{body: string; data: string | null}>
+    const runId = this.runIdFor(hostId, agentRun, false)
+    if (runId === undefined) return []
+    const rows = this.st.runRecords.all(runId) as Array<{seq: number; type: string; ts: string; step: string | null; stream: string | null; data: string | null; body: string | null}>
     return rows.map((r) => {
-      const rec = JSON.parse(r.body)
+      const rec = r.body === null ? {v: 1, seq: r.seq, ts: r.ts, run: agentRun, type: r.type, step: r.step, stream: r.stream} : JSON.parse(r.body)
       if (r.data !== null) rec.data = r.data
       return rec as JournalRecord
     })
   }
 }
 
-/** Output data is stored once, in log_chunks; the event keeps the rest of the record. */
-function splitBody(r: JournalRecord): {step?: string; body: string} {
+/** The record as JSON, output data left out (it has a column of its own). */
+function bodyOf(r: JournalRecord): string {
   if (r.type === 'output') {
     const {data: _data, ...rest} = r
-    return {step: r.step, body: JSON.stringify(rest)}
+    return JSON.stringify(rest)
   }
-  return {step: 'step' in r ? r.step : undefined, body: JSON.stringify(r)}
+  return JSON.stringify(r)
 }
