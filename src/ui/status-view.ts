@@ -1,5 +1,5 @@
-import Table from 'cli-table3'
 import {HOST_STATES, type HostRow, type HostState, type StepRow} from '../store/store.js'
+import {columns} from './columns.js'
 
 export interface StatusHost {
   name: string
@@ -53,15 +53,12 @@ export function countsLine(counts: Record<HostState, number>): string {
   return HOST_STATES.map((s) => `${s} ${counts[s]}`).join('  ')
 }
 
-const plainTable = {chars: {top: '', 'top-mid': '', 'top-left': '', 'top-right': '', bottom: '', 'bottom-mid': '', 'bottom-left': '', 'bottom-right': '', left: '', 'left-mid': '', mid: '', 'mid-mid': '', right: '', 'right-mid': '', middle: '  '}, style: {head: [] as string[], border: [] as string[], 'padding-left': 0, 'padding-right': 0}}
-
 /** `fleet status`: counts, then one row per host, then grouped errors. */
 export function renderReport(r: StatusReport, width = process.stdout.columns || 120): string {
   const out = [countsLine(r.counts), '']
-  const table = new Table({head: ['HOST', 'ADDRESS', 'STEP', 'STATE', 'ELAPSED', 'ERROR'], ...plainTable})
   const errWidth = Math.max(20, width - 90)
-  for (const h of r.hosts) table.push([h.name, h.address, h.step.slice(0, 40), h.state, formatDuration(h.elapsed_s), (h.error ?? '').slice(0, errWidth)])
-  out.push(table.toString())
+  const rows = r.hosts.map((h) => [h.name, h.address, h.step.slice(0, 40), h.state, formatDuration(h.elapsed_s), (h.error ?? '').slice(0, errWidth)])
+  out.push(columns(['HOST', 'ADDRESS', 'STEP', 'STATE', 'ELAPSED', 'ERROR'], rows))
   const grouped = r.error_groups.filter((g) => g.count > 1)
   if (grouped.length) {
     out.push('', 'Errors on several hosts:')
@@ -75,9 +72,8 @@ export function renderHost(h: HostRow, steps: StepRow[], tail: {step: string; te
   const out = [`${h.name} (${h.user ? `${h.user}@` : ''}${h.address}${h.port ? `:${h.port}` : ''}): ${h.state}${h.agent_run ? `, agent run ${h.agent_run}` : ''}`]
   if (h.error) out.push(`error: ${h.error}`)
   out.push('')
-  const table = new Table({head: ['#', 'STEP', 'STATUS', 'TIME', 'ATTEMPTS', 'NOTE'], ...plainTable})
-  for (const s of steps) table.push([String(s.idx), s.step, s.status, s.duration_ms === null ? '' : formatDuration(Math.round(s.duration_ms / 1000)), s.attempts ? String(s.attempts) : '', s.status === 'failed' ? (s.error ?? '') : (s.reason ?? '')])
-  out.push(table.toString())
+  const rows = steps.map((s) => [String(s.idx), s.step, s.status, s.duration_ms === null ? '' : formatDuration(Math.round(s.duration_ms / 1000)), s.attempts ? String(s.attempts) : '', s.status === 'failed' ? (s.error ?? '') : (s.reason ?? '')])
+  out.push(columns(['#', 'STEP', 'STATUS', 'TIME', 'ATTEMPTS', 'NOTE'], rows))
   if (tail) out.push('', `Last lines of ${tail.step}:`, ...tail.text.split('\n').map((l) => `  ${l}`))
   return out.join('\n') + '\n'
 }
