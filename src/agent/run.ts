@@ -9,7 +9,7 @@ import {AGENT_VERSION} from './version.js'
 import {bootId, gatherFacts} from './facts.js'
 import {killAllRunning} from './exec.js'
 import {JournalWriter, readJournal} from './journal.js'
-import {HostLock} from './lock.js'
+import {HostLock, isAlive, readLock, type LockInfo} from './lock.js'
 import {appliedSteps, createRun, lastRunId, newRunId, readMeta, resumeKey, type RunMeta} from './runs.js'
 import {StateDir} from './state-dir.js'
 import {executeStep, sudoMessage} from './step-runner.js'
@@ -79,7 +79,8 @@ export async function executeRun(p: PreparedRun, hooks: {onStart?: (o: StartOutc
   state.ensure()
   const got = HostLock.acquire(state.lockPath)
   if (!got.ok) {
-    hooks.onStart?.({kind: 'already-running', run: got.holder.run, pid: got.holder.pid})
+    const holder = got.holder.run ? got.holder : await holderWithRun(state.lockPath, got.holder)
+    hooks.onStart?.({kind: 'already-running', run: holder.run, pid: holder.pid})
     return undefined
   }
   const lock = got.lock
@@ -173,4 +174,18 @@ function rebootedSteps(records: JournalRecord[]): Set<string> {
     if (r.type === 'step-end') out.delete(r.step)
   }
   return out
+}
+
+/**
+ * The lock's holder names its run a moment after taking the lock (two starts at
+ * once): wait briefly for the name, so the one that lost can say which run won.
+ */
+async function holderWithRun(lockPath: string, holder: LockInfo): Promise<LockInfo> {
+  for (let i = 0; i < 100; i++) {
+    await new Promise((r) => setTimeout(r, 20))
+    const now = readLock(lockPath)
+    if (!now || now.pid !== holder.pid || !isAlive(now)) return holder
+    if (now.run) return now
+  }
+  return holder
 }
