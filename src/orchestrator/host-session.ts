@@ -79,7 +79,8 @@ export async function runHostSession(hostId: number, transport: Transport, opts:
 }
 
 async function probeHost(t: Transport, bundle: Bundle): Promise<Probe> {
-  const r = await t.exec(probeScript(bundle.hash), {timeoutMs: 30_000})
+  // Generous: a host busy with other work (or 200 loopback hosts on 2 cores) answers slowly.
+  const r = await t.exec(probeScript(bundle.hash), {timeoutMs: 120_000})
   return parseProbe(r.stdout)
 }
 
