@@ -178,7 +178,8 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions): Promise<SsmEnd
   const commands = new Map<string, Command>()
   const invocations = new Map<string, Invocation>() // `${commandId}/${instanceId}`
   const stats: EndpointStats = {calls: {}, errors: {}, sendIds: [], maxSendBytes: 0}
-  let throttle = {rate: 0, ops: undefined as string[] | undefined}
+  // Deterministic: exactly `rate` of the eligible calls are throttled (every 1/rate-th), so tests that count them cannot flake.
+  let throttle = {rate: 0, ops: undefined as string[] | undefined, seen: 0}
 
   const finish = (inv: Invocation, status: Invocation['status'], details: string, code = inv.code) => {
     if (TERMINAL.has(inv.status)) return
@@ -447,7 +448,7 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions): Promise<SsmEnd
       if (req.headers['content-type'] !== 'application/x-amz-json-1.1') throw new ApiError('SerializationException', `Content-Type must be application/x-amz-json-1.1, got ${req.headers['content-type']}`)
       checkSignature(req, body)
       if (op === 'SendCommand') stats.maxSendBytes = Math.max(stats.maxSendBytes, body.length)
-      if (throttle.rate > 0 && (!throttle.ops || throttle.ops.includes(op)) && Math.random() < throttle.rate) throw new ApiError('ThrottlingException', 'Rate exceeded')
+      if (throttle.rate > 0 && (!throttle.ops || throttle.ops.includes(op)) && Math.floor(++throttle.seen * throttle.rate) > Math.floor((throttle.seen - 1) * throttle.rate)) throw new ApiError('ThrottlingException', 'Rate exceeded')
       const fn = ops[op]
       if (!fn) throw new ApiError('UnknownOperationException', `${op} is not implemented by this endpoint`)
       let parsed: Record<string, unknown>
@@ -484,7 +485,7 @@ export async function startSsmEndpoint(opts: SsmEndpointOptions): Promise<SsmEnd
       FLEET_SSM_ENDPOINT: url,
     },
     setThrottle(rate, only) {
-      throttle = {rate, ops: only}
+      throttle = {rate, ops: only, seen: 0}
     },
     setMode(ref, mode) {
       const i = typeof ref === 'number' ? instances[ref]! : ref
