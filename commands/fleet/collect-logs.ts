@@ -1,25 +1,27 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base-command.js'
-import {hostsFlags} from '../../src/cli/fleet-flags.js'
+import {hostsFlags, hostsRequest, runFlags, ssmFlags} from '../../src/cli/fleet-flags.js'
 import {collectLogs} from '../../src/logs/collect.js'
 import {hostLine, summaryText} from '../../src/logs/report.js'
 
 export default class CollectLogs extends BaseCommand {
   static summary = "Bring every host's logs home, one folder per host."
-  static description = `For each host, in parallel over one SSH connection: ask the agent of the last fleet run (from the database) where its state dir is and what the playbook's \`logs:\` are on that host, then stream them home as tar.gz and extract them into OUT/HOST/. OUT/HOST/agent/ holds the agent's state dir (runs/RUN/journal.jsonl, runs/RUN/logs/STEP.log, ...); OUT/HOST/files/ holds the declared log paths under their full path (OUT/HOST/files/var/log/libvirt/...).
+  static description = `For each host, in parallel over one connection (SSH, or Systems Manager commands for SSM hosts): ask the agent of the last fleet run (from the database) where its state dir is and what the playbook's \`logs:\` are on that host, then stream them home as tar.gz and extract them into OUT/HOST/. OUT/HOST/agent/ holds the agent's state dir (runs/RUN/journal.jsonl, runs/RUN/logs/STEP.log, ...); OUT/HOST/files/ holds the declared log paths under their full path (OUT/HOST/files/var/log/libvirt/...).
 
 Declared paths are read through "sudo -n" when the login is not root and sudo needs no password, so root-only logs come too; paths missing on a host are listed, not fatal. Nothing a host sends can land outside its folder: absolute names, "..", links pointing out of the folder, hard links, devices and FIFOs are refused. Step logs and journals were redacted by the agent on the host; the declared log files, which come as they were, have the playbook's secret values (from the playbook and the run's vars file) replaced with ******** here before the command ends.
 
---hosts gives the connection details (as for prepare); the database gives the last run and the recorded host keys.
+--hosts gives the connection details (as for prepare; or --transport ssm --targets tag:KEY=VALUE); the database gives the last run and the recorded host keys.
 
 Exit code 0 when every host's logs were collected, 1 otherwise (unreachable hosts are reported, the others still collected), 2 for bad input.`
   static examples = [
     '<%= config.bin %> collect-logs --hosts hosts.txt',
     '<%= config.bin %> collect-logs --hosts hosts.txt --host alice-lab,bob-lab --out ./logs/day1',
     '<%= config.bin %> collect-logs --hosts hosts.txt --tar --json',
+    '<%= config.bin %> collect-logs --transport ssm --targets tag:Workshop=bifrost --region eu-west-1',
   ]
   static flags = {
-    hosts: hostsFlags.hosts,
+    hosts: runFlags.hosts,
+    ...ssmFlags,
     user: hostsFlags.user,
     identity: hostsFlags.identity,
     port: hostsFlags.port,
@@ -40,8 +42,7 @@ Exit code 0 when every host's logs were collected, 1 otherwise (unreachable host
     const width = 12
     const summary = await collectLogs(
       {
-        hostsFile: flags.hosts,
-        defaults: {user: flags.user, identity: flags.identity, port: flags.port},
+        ...hostsRequest(flags),
         knownHosts: flags['known-hosts'],
         db: flags.db,
         vars: flags.vars,

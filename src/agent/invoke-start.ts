@@ -3,6 +3,7 @@ import {exitCodeFor, followJournal} from './follow.js'
 import type {RunRequest} from './run.js'
 import {StateDir} from './state-dir.js'
 import {UserError} from '../errors/user-error.js'
+import {startAnswerLine} from '../protocol/start-answer.js'
 
 /*
  * `agent start` (and `agent undo --detach`) without loading the playbook: the
@@ -17,7 +18,7 @@ type Print = (text: string) => void
 export async function startInBackground(req: Pick<RunRequest, 'stateDir'>, runArgs: string[], json: boolean, print: Print): Promise<number> {
   const answer = await startDetached(new StateDir(req.stateDir), runArgs)
   if (answer.kind === 'error') throw new UserError(answer.message, answer.exitCode)
-  if (json) print(JSON.stringify({run: answer.run, status: answer.kind, ...(answer.kind === 'already-running' ? {pid: answer.pid} : {})}) + '\n')
+  if (json) print(startAnswerLine(answer) + '\n')
   else if (answer.kind === 'already-running') print(`A run is already going on this host: ${answer.run} (pid ${answer.pid}).\n${answer.run}\n`)
   else print(`${answer.kind === 'resumed' ? 'Resumed' : 'Started'} run ${answer.run}; follow it with: agent follow --run ${answer.run}\n`)
   return 0
@@ -35,7 +36,7 @@ export async function startAndFollow(req: Pick<RunRequest, 'stateDir'>, runArgs:
   const answer = await startDetached(state, runArgs)
   if (answer.kind === 'error') throw new UserError(answer.message, answer.exitCode)
   if (!answer.run) throw new UserError(`A run is already going on this host${answer.kind === 'already-running' ? ` (pid ${answer.pid})` : ''} and has no run id yet; follow it with "agent follow".`, 4)
-  if (json) print(JSON.stringify({run: answer.run, status: answer.kind, ...(answer.kind === 'already-running' ? {pid: answer.pid} : {})}) + '\n')
+  if (json) print(startAnswerLine(answer) + '\n')
   else print(`${answer.kind === 'already-running' ? `A run is already going on this host: ${answer.run} (pid ${answer.pid}); following it.` : `${answer.kind === 'resumed' ? 'Resumed' : 'Started'} run ${answer.run}; following it.`}\n`)
   return exitCodeFor(await followJournal(state, answer.run, 0, (line) => print(line + '\n')))
 }

@@ -6,6 +6,7 @@ import {JournalStream} from './journal-stream.js'
 import {checkSudo, executeRun, prepareRun, type PreparedRun, type RunRequest, type StartOutcome} from './run.js'
 import {StateDir} from './state-dir.js'
 import {UserError} from '../errors/user-error.js'
+import {refusalLine, startAnswerLine} from '../protocol/start-answer.js'
 import {scopeFor} from '../playbook/prepare.js'
 import {renderText} from '../playbook/render.js'
 
@@ -75,14 +76,14 @@ async function runStreaming(req: RunRequest): Promise<number> {
       checkSudo(prepared)
     } catch (e) {
       if (!(e instanceof UserError)) throw e
-      out.text(JSON.stringify({error: e.message, exit_code: e.exitCode}))
+      out.text(refusalLine(e.message, e.exitCode))
       return e.exitCode
     }
     const state = new StateDir(req.stateDir)
     let already: StartOutcome | undefined
     const result = await executeRun(prepared, {
       onStart: (o) => {
-        out.text(JSON.stringify({run: o.run, status: o.kind, ...(o.kind === 'already-running' ? {pid: o.pid} : {})}))
+        out.text(startAnswerLine(o))
         if (o.kind === 'already-running') already = o
         else out.journalFile(state.journal(o.run))
       },

@@ -4,7 +4,7 @@ import {loadPlaybook} from '../playbook/load.js'
 import {prepareSteps, type PreparedStep} from '../playbook/prepare.js'
 import {selectSteps, selectUndoSteps} from '../playbook/select.js'
 import type {Playbook} from '../playbook/types.js'
-import {doneSteps, type HostFacts, type JournalRecord, type RunMode, type RunStatus} from '../protocol/index.js'
+import {doneSteps, type HostFacts, type JournalRecord, type RunMode, type RunStatus, type StartKind} from '../protocol/index.js'
 import {AGENT_VERSION} from './version.js'
 import {bootId, gatherFacts} from './facts.js'
 import {killAllRunning} from './exec.js'
@@ -32,7 +32,8 @@ export interface PreparedRun {
   meta: Omit<RunMeta, 'run'>
 }
 
-export type StartOutcome = {kind: 'started' | 'resumed'; run: string} | {kind: 'already-running'; run?: string; pid: number}
+/** How `agent start` began: the protocol's start answer, before it is written. */
+export type StartOutcome = StartKind
 
 export interface RunResult {
   run: string

@@ -1,4 +1,5 @@
 import {Flags, type Interfaces} from '@oclif/core'
+import type {HostsRequest} from '../orchestrator/fleet-hosts.js'
 import type {FleetRunRequest} from '../orchestrator/fleet-run.js'
 
 export const dbFlag = Flags.string({description: "The instructor's SQLite record of the room.", env: 'FLEET_DB', default: './fleet.db'})
@@ -28,7 +29,7 @@ export const hostsFlags = {
   json: jsonFlag,
 }
 
-/** Hosts in AWS, reached through Systems Manager (prepare, cleanup). */
+/** Hosts in AWS, reached through Systems Manager (prepare, cleanup, collect-logs). */
 export const ssmFlags = {
   transport: Flags.string({
     description: 'ssm: the hosts are instances reached through AWS Systems Manager (instance ids in --hosts, or --targets) [default: per hosts-file line: ssm for an instance id, else ssh].',
@@ -39,7 +40,7 @@ export const ssmFlags = {
   profile: Flags.string({description: 'AWS profile for credentials and region [default: AWS_PROFILE, else "default"].'}),
 }
 
-/** prepare and cleanup: --hosts, or --transport ssm --targets instead of it. */
+/** prepare, cleanup (and collect-logs): --hosts, or --transport ssm --targets instead of it. */
 export const runFlags = {
   ...hostsFlags,
   hosts: Flags.string({char: 'H', description: `${hostsFlags.hosts.description} Not needed with --transport ssm --targets.`}),
@@ -52,11 +53,7 @@ type RunFlags = Interfaces.InferredFlags<typeof runFlags>
 export function fleetRunRequest(flags: RunFlags, mode: 'run' | 'undo'): FleetRunRequest {
   return {
     mode,
-    hostsFile: flags.hosts,
-    transport: flags.transport as 'ssh' | 'ssm' | undefined,
-    targets: flags.targets,
-    ssm: {region: flags.region, profile: flags.profile},
-    defaults: {user: flags.user, identity: flags.identity, port: flags.port},
+    ...hostsRequest(flags),
     knownHosts: flags['known-hosts'],
     db: flags.db,
     playbook: flags.playbook,
@@ -68,5 +65,16 @@ export function fleetRunRequest(flags: RunFlags, mode: 'run' | 'undo'): FleetRun
     compress: flags.compress,
     runtime: flags.runtime as 'auto' | 'managed',
     runtimeMirror: flags['runtime-mirror'],
+  }
+}
+
+/** The hosts part of a request (prepare, cleanup, collect-logs): the file or the SSM targets, and defaults for the file's lines. */
+export function hostsRequest(flags: {hosts?: string; transport?: string; targets?: string; region?: string; profile?: string; user?: string; identity?: string; port?: number}): HostsRequest {
+  return {
+    hostsFile: flags.hosts,
+    transport: flags.transport as 'ssh' | 'ssm' | undefined,
+    targets: flags.targets,
+    ssm: {region: flags.region, profile: flags.profile},
+    defaults: {user: flags.user, identity: flags.identity, port: flags.port},
   }
 }

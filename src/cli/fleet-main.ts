@@ -1,4 +1,5 @@
 import {runFleetFast} from './fleet-fast.js'
+import {runCli} from './run-cli.js'
 
 /**
  * oclif finds the commands by importing this same module and reading COMMANDS;
@@ -7,15 +8,8 @@ import {runFleetFast} from './fleet-fast.js'
  */
 export let COMMANDS: (typeof import('./fleet-commands.js'))['COMMANDS'] | undefined
 
-async function main(): Promise<void> {
-  if (await runFleetFast(process.argv.slice(2))) return
+runCli(import.meta.url, runFleetFast, async () => {
   const oclif = await import('./fleet-oclif.js')
   COMMANDS = oclif.COMMANDS
-  await oclif.runOclif(import.meta.url)
-}
-
-// Not awaited at top level: oclif imports this same module to find COMMANDS.
-main().catch((e: Error & {oclif?: {exit?: number}}) => {
-  process.stderr.write(`${e.message}\n`)
-  process.exitCode = e.oclif?.exit ?? 1
+  return oclif
 })

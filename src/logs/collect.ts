@@ -3,7 +3,8 @@ import {basename, dirname, join, posix, resolve} from 'node:path'
 import PQueue from 'p-queue'
 import {create as createTar} from 'tar'
 import {UserError} from '../errors/user-error.js'
-import {loadInventory, type HostSpec} from '../inventory/index.js'
+import type {HostSpec} from '../inventory/index.js'
+import {readHostsInput, resolveHosts, type HostsRequest} from '../orchestrator/fleet-hosts.js'
 import {agentCommand, bundleDir, parseProbe, probeScript} from '../orchestrator/remote.js'
 import {RUNTIME_NODE} from '../orchestrator/runtime.js'
 import {layeredHostKeys, transportFor} from '../orchestrator/targets.js'
@@ -15,9 +16,7 @@ import {packageRoot} from '../orchestrator/bundle.js'
 import {fetchArchive} from './fetch.js'
 import {parseTarStderr, tarCommand} from './remote-tar.js'
 
-export interface CollectRequest {
-  hostsFile: string
-  defaults: {user?: string; identity?: string; port?: number}
+export interface CollectRequest extends HostsRequest {
   knownHosts?: string
   db: string
   /** The folder to fill, one sub-folder per host [default: ./fleet-logs/TIMESTAMP]. */
@@ -75,18 +74,17 @@ const MAX_LISTED = 20
 
 /**
  * `fleet collect-logs`: bring every host's logs home, one folder per host, in
- * parallel over one SSH connection per host. The agent of the last fleet run
- * says where its state dir is and renders the playbook's `logs:`; each tree
+ * parallel over one connection per host (SSH, or Systems Manager commands).
+ * The agent of the last fleet run says where its state dir is and renders the
+ * playbook's `logs:`; each tree
  * comes back as a tar.gz stream and is extracted so that nothing a host sends
  * can land outside that host's folder.
  */
 export async function collectLogs(req: CollectRequest, onHost?: (h: HostLogs) => void): Promise<CollectSummary> {
-  const inventory = loadInventory(req.hostsFile, {defaults: req.defaults})
-  const unsupported = inventory.hosts.find((h) => h.transport !== 'ssh')
-  if (unsupported) throw new UserError(`${unsupported.source.file}:${unsupported.source.line}: field "transport": ${unsupported.transport} is not supported by this fleet yet; only ssh.`)
-  const chosen = selectHosts(inventory.hosts, req.hosts)
+  const input = readHostsInput(req)
   if (!existsSync(req.db)) throw new UserError(`${req.db}: no fleet database here; run "fleet prepare --hosts FILE" first (or give --db).`)
   const out = resolve(req.out ?? join('fleet-logs', timestamp()))
+  const chosen = selectHosts(await resolveHosts(req, input), req.hosts)
   const taken = chosen.filter((h) => existsSync(join(out, h.name))).map((h) => h.name)
   if (taken.length) throw new UserError(`--out: ${out} already has a folder for ${taken.slice(0, 5).join(', ')}${taken.length > 5 ? ', ...' : ''}; give another --out.`)
   const archive = req.tar ? `${out}.tar.gz` : undefined
@@ -97,7 +95,7 @@ export async function collectLogs(req: CollectRequest, onHost?: (h: HostLogs) =>
     const run = lastRun(store)
     mkdirSync(out, {recursive: true, mode: 0o700})
     const hostKeys = layeredHostKeys(store.hostKeys(), req.knownHosts)
-    const settings = {hostKeys, useAgent: inventory.useAgent, agentSocket: inventory.agentSocket, connectTimeoutMs: req.connectTimeoutMs ?? 15_000, compress: req.compress ?? false}
+    const settings = {hostKeys, useAgent: input.inventory?.useAgent ?? false, agentSocket: input.inventory?.agentSocket, connectTimeoutMs: req.connectTimeoutMs ?? 15_000, compress: req.compress ?? false, ssm: req.ssm}
     const queue = new PQueue({concurrency: Math.max(1, req.concurrency)})
     const results = await Promise.all(
       chosen.map((h) =>
@@ -121,7 +119,7 @@ function selectHosts(hosts: HostSpec[], only: string | undefined): HostSpec[] {
   if (!only) return hosts
   const names = only.split(',').map((s) => s.trim()).filter(Boolean)
   const unknown = names.filter((n) => !hosts.some((h) => h.name === n))
-  if (unknown.length) throw new UserError(`--host: no host named ${unknown.map((n) => `"${n}"`).join(', ')} in the hosts file (names: ${hosts.slice(0, 8).map((h) => h.name).join(', ')}${hosts.length > 8 ? ', ...' : ''}).`)
+  if (unknown.length) throw new UserError(`--host: no host named ${unknown.map((n) => `"${n}"`).join(', ')} among the hosts (names: ${hosts.slice(0, 8).map((h) => h.name).join(', ')}${hosts.length > 8 ? ', ...' : ''}).`)
   return hosts.filter((h) => names.includes(h.name))
 }
 

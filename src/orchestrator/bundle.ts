@@ -2,14 +2,11 @@ import {createHash} from 'node:crypto'
 import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs'
 import {basename, dirname, join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
+import {type ArchiveFile, ustar} from '../archive/ustar.js'
 import {UserError} from '../errors/user-error.js'
 
-export interface BundleFile {
-  /** Path inside the bundle directory. */
-  rel: string
-  data: Buffer
-  mode: number
-}
+/** A file of the bundle; `rel` is its path inside the bundle directory. */
+export type BundleFile = ArchiveFile
 
 /**
  * What every host gets: the agent (dist/agent) and the playbook's folder. It is
@@ -82,43 +79,6 @@ const tars = new WeakMap<Bundle, Buffer>()
  */
 export function bundleTar(bundle: Bundle): Buffer {
   let tar = tars.get(bundle)
-  if (!tar) tars.set(bundle, (tar = ustar(bundle.files)))
+  if (!tar) tars.set(bundle, (tar = ustar(bundle.files, {mtime: Math.floor(Date.now() / 1000)})))
   return tar
-}
-
-function ustar(files: readonly BundleFile[]): Buffer {
-  const parts: Buffer[] = []
-  const mtime = Math.floor(Date.now() / 1000)
-  for (const f of files) {
-    const path = f.rel
-    let name = path
-    let prefix = ''
-    if (Buffer.byteLength(path) > 100) {
-      // ustar: PREFIX/NAME with NAME at most 100 bytes and PREFIX at most 155
-      const at = [...path.matchAll(/\//g)].map((m) => m.index!).find((i) => Buffer.byteLength(path.slice(i + 1)) <= 100 && Buffer.byteLength(path.slice(0, i)) <= 155)
-      if (at === undefined) throw new Error(`bundle path too long for a tar header: ${path}`)
-      prefix = path.slice(0, at)
-      name = path.slice(at + 1)
-    }
-    const h = Buffer.alloc(512)
-    const put = (s: string, at: number, len: number) => h.write(s, at, len, 'utf8')
-    const octal = (n: number, at: number, len: number) => put(`${n.toString(8).padStart(len - 1, '0')}\0`, at, len)
-    put(name, 0, 100)
-    octal(f.mode & 0o7777, 100, 8)
-    octal(0, 108, 8)
-    octal(0, 116, 8)
-    octal(f.data.length, 124, 12)
-    octal(mtime, 136, 12)
-    put('        ', 148, 8)
-    put('0', 156, 1)
-    put('ustar\0', 257, 6)
-    put('00', 263, 2)
-    put(prefix, 345, 155)
-    let sum = 0
-    for (const b of h) sum += b
-    put(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 8)
-    parts.push(h, f.data, Buffer.alloc((512 - (f.data.length % 512)) % 512))
-  }
-  parts.push(Buffer.alloc(1024))
-  return Buffer.concat(parts)
 }

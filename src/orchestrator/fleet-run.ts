@@ -1,29 +1,19 @@
 import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {resolve} from 'node:path'
-import {loadInventory, type HostSpec} from '../inventory/index.js'
+import type {HostSpec} from '../inventory/index.js'
 import {UserError} from '../errors/user-error.js'
 import {FleetStore, type HostState} from '../store/store.js'
 import {Progress} from '../ui/progress.js'
 import {buildBundle, resolvePlaybook} from './bundle.js'
 import {fanOut, parseMaxErrors} from './fan-out.js'
+import {readHostsInput, resolveHosts, type HostsRequest} from './fleet-hosts.js'
 import {runHostSession, type VarsUpload} from './host-session.js'
 import {layeredHostKeys, transportFor} from './targets.js'
-import {SsmContext, type SsmSettings} from '../transport/ssm-client.js'
-import {ssmTargetHosts} from '../transport/ssm-targets.js'
 import {validateLocally} from './validate.js'
 
-export interface FleetRunRequest {
+export interface FleetRunRequest extends HostsRequest {
   mode: 'run' | 'undo'
-  /** The hosts file; or none with `targets`. */
-  hostsFile?: string
-  /** `--transport ssm`: every host must be an SSM instance. */
-  transport?: 'ssh' | 'ssm'
-  /** `--targets tag:KEY=VALUE`: the SSM instances with that tag instead of a hosts file. */
-  targets?: string
-  /** AWS Systems Manager: region, profile (default: the AWS SDK's chain). */
-  ssm?: SsmSettings
-  defaults: {user?: string; identity?: string; port?: number}
   knownHosts?: string
   db: string
   playbook: string
@@ -57,14 +47,7 @@ export interface FleetRunSummary {
  * playbook, vars, step names), then drive every host at once and record it.
  */
 export async function runFleet(req: FleetRunRequest, progress?: (total: number) => Progress): Promise<FleetRunSummary> {
-  // --- hosts in AWS (SSM): --hosts FILE or --transport ssm --targets tag:KEY=VALUE
-  if (!!req.hostsFile === !!req.targets) throw new UserError(req.targets ? '--hosts and --targets exclude each other; give one.' : 'Give --hosts FILE, or --transport ssm --targets tag:KEY=VALUE.')
-  if (req.targets && req.transport !== 'ssm') throw new UserError('--targets selects instances of AWS Systems Manager; add --transport ssm.')
-  const inventory = req.hostsFile ? loadInventory(req.hostsFile, {defaults: {user: req.defaults.user, identity: req.defaults.identity, port: req.defaults.port}}) : undefined
-  const notSsm = req.transport === 'ssm' ? inventory?.hosts.find((h) => h.transport !== 'ssm') : undefined
-  if (notSsm) throw new UserError(`${notSsm.source.file}:${notSsm.source.line}: --transport ssm, but "${notSsm.address}" is not an instance id (i-...).`)
-  const hostsLabel = req.hostsFile ?? `ssm:${req.targets}`
-  // ---
+  const hostsInput = readHostsInput(req)
   const playbookPath = resolvePlaybook(req.playbook)
   const agentArgs = [
     ...(req.steps ? ['--only', req.steps] : []),
@@ -74,10 +57,7 @@ export async function runFleet(req: FleetRunRequest, progress?: (total: number) 
   validateLocally({mode: req.mode, playbook: playbookPath, vars: req.vars, agentArgs})
   const vars: VarsUpload | undefined = req.vars ? varsUpload(req.vars) : undefined
   const bundle = buildBundle(playbookPath)
-  // --- SSM: resolve --targets, and check region and credentials before any host is contacted.
-  const hosts = inventory?.hosts ?? (await ssmTargetHosts(req.targets!, req.ssm ?? {}))
-  if (hosts.some((h) => h.transport === 'ssm')) await SsmContext.shared(req.ssm).check()
-  // ---
+  const hosts = await resolveHosts(req, hostsInput)
 
   const store = FleetStore.open(req.db)
   try {
@@ -87,8 +67,8 @@ export async function runFleet(req: FleetRunRequest, progress?: (total: number) 
     const runOptions = {steps: req.steps, fromStep: req.fromStep, toStep: req.toStep, onlyHosts: req.onlyHosts, bundle: bundle.hash, vars: req.vars && resolve(req.vars)}
     // The same command again after the last one was killed carries that run on: hosts it
     // finished stay finished, and the others are re-attached to their agents.
-    const interrupted = store.interruptedRun(kind, playbookPath, hostsLabel, runOptions)
-    const run = interrupted?.id ?? store.startRun(kind, playbookPath, hostsLabel, runOptions)
+    const interrupted = store.interruptedRun(kind, playbookPath, hostsInput.label, runOptions)
+    const run = interrupted?.id ?? store.startRun(kind, playbookPath, hostsInput.label, runOptions)
     const ids = new Map<HostSpec, number>()
     const finished = new Set<HostSpec>()
     for (const h of chosen) {
@@ -107,7 +87,7 @@ export async function runFleet(req: FleetRunRequest, progress?: (total: number) 
     const result = await fanOut(
       chosen,
       async (h) =>
-        finished.has(h) ? alreadyDone(h.name, store.host(ids.get(h)!)!.state) : runHostSession(ids.get(h)!, transportFor(h, {hostKeys, useAgent: inventory?.useAgent ?? false, agentSocket: inventory?.agentSocket, connectTimeoutMs: req.connectTimeoutMs ?? 15_000, compress: req.compress ?? false, ssm: req.ssm}), {
+        finished.has(h) ? alreadyDone(h.name, store.host(ids.get(h)!)!.state) : runHostSession(ids.get(h)!, transportFor(h, {hostKeys, useAgent: hostsInput.inventory?.useAgent ?? false, agentSocket: hostsInput.inventory?.agentSocket, connectTimeoutMs: req.connectTimeoutMs ?? 15_000, compress: req.compress ?? false, ssm: req.ssm}), {
           mode: req.mode,
           bundle,
           vars,

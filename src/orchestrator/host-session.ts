@@ -1,6 +1,6 @@
 import {randomBytes} from 'node:crypto'
 import {dirname} from 'node:path'
-import {splitRecords, type JournalRecord} from '../protocol/index.js'
+import {parseStartAnswer, splitRecords, type JournalRecord} from '../protocol/index.js'
 import type {FleetStore, HostState} from '../store/store.js'
 import {ConnectionLostError, TransportError, type Transport} from '../transport/types.js'
 import {shq} from '../shell/quote.js'
@@ -177,8 +177,8 @@ async function startAgent(t: Transport, node: string, opts: SessionOptions): Pro
   const command = opts.mode === 'undo' ? agentCommand(node, opts.bundle.hash, 'undo', ['--detach', ...args]) : agentCommand(node, opts.bundle.hash, 'start', args)
   const r = await withReconnect(t, opts, () => t.exec(command, {timeoutMs: 120_000}))
   if (r.code !== 0) throw new HostFailure('failed', firstLine(r.stderr).replace(/^Error: /, '') || `agent start failed with exit code ${r.code}`)
-  const answer = JSON.parse(r.stdout.trim().split('\n').pop() ?? '{}') as {run?: string; status?: string}
-  if (!answer.run) throw new HostFailure('failed', `agent start gave no run id: ${r.stdout.slice(0, 200)}`)
+  const answer = parseStartAnswer(r.stdout.trim().split('\n').pop() ?? '')
+  if (!answer || !('run' in answer)) throw new HostFailure('failed', `agent start gave no run id: ${r.stdout.slice(0, 200)}`)
   return answer.run
 }
 
@@ -231,14 +231,9 @@ async function startAndFollowAgent(hostId: number, t: Transport, node: string, o
               if (nl < 0) return
               const line = text.slice(0, nl)
               text = text.slice(nl + 1)
-              let answer: {run?: unknown; error?: unknown} | undefined
-              try {
-                answer = JSON.parse(line) as {run?: unknown; error?: unknown}
-              } catch {
-                answer = undefined
-              }
-              if (typeof answer?.error === 'string') refused = answer.error
-              if (typeof answer?.run !== 'string') {
+              const answer = parseStartAnswer(line)
+              if (answer && 'error' in answer) refused = answer.error
+              if (!answer || !('run' in answer)) {
                 badAnswer = line
                 return
               }

@@ -174,50 +174,6 @@ export function assembleCommand(sha256: string, target: AssembleTarget, source: 
   ].join('\n')
 }
 
-/**
- * A ustar archive of `files` (paths relative, no ".."), with fixed owner and
- * time: the same files make the same bytes on every call, so the upload
- * commands are the same for every instance and share SendCommands.
- */
-export function ustar(files: Array<{rel: string; data: Buffer; mode: number}>): Buffer {
-  const blocks: Buffer[] = []
-  for (const f of files) {
-    if (f.rel.startsWith('/') || f.rel.split('/').some((p) => p === '..' || p === '')) throw new Error(`not a relative path: ${f.rel}`)
-    let name = f.rel
-    let prefix = ''
-    if (Buffer.byteLength(name) > 100) {
-      const cut = f.rel.lastIndexOf('/', 155)
-      prefix = f.rel.slice(0, cut)
-      name = f.rel.slice(cut + 1)
-      if (cut < 0 || Buffer.byteLength(name) > 100 || Buffer.byteLength(prefix) > 155) throw new Error(`path too long for a tar header: ${f.rel}`)
-    }
-    const h = Buffer.alloc(512)
-    const put = (text: string, at: number, len: number) => h.write(text, at, len, 'utf8')
-    const octal = (n: number, len: number) => n.toString(8).padStart(len - 1, '0') + '\0'
-    put(name, 0, 100)
-    put(octal(f.mode & 0o7777, 8), 100, 8)
-    put(octal(0, 8), 108, 8)
-    put(octal(0, 8), 116, 8)
-    put(octal(f.data.length, 12), 124, 12)
-    put(octal(1_700_000_000, 12), 136, 12)
-    put('        ', 148, 8)
-    put('0', 156, 1)
-    put('ustar\0', 257, 6)
-    put('00', 263, 2)
-    put('root', 265, 32)
-    put('root', 297, 32)
-    put(prefix, 345, 155)
-    let sum = 0
-    for (const b of h) sum += b
-    put(sum.toString(8).padStart(6, '0') + '\0 ', 148, 8)
-    blocks.push(h, f.data)
-    const pad = (512 - (f.data.length % 512)) % 512
-    if (pad) blocks.push(Buffer.alloc(pad))
-  }
-  blocks.push(Buffer.alloc(1024))
-  return Buffer.concat(blocks)
-}
-
 /** A file's mode (octal, on stderr) and its gzipped content (stdout). */
 export function readFileCommand(remotePath: string): string {
   return `stat -c %a -- ${shq(remotePath)} >&2 || exit 1\nexec gzip -c -- ${shq(remotePath)}`

@@ -38,6 +38,7 @@ import {gunzipSync, gzipSync} from 'node:zlib'
 
 import type {InstanceInformation} from '@aws-sdk/client-ssm'
 
+import {ustar} from '../archive/ustar.js'
 import {ConnectionLostError, ExecAbortedError, ExecTimeoutError, TransportError} from './errors.js'
 import {apiError, errorName, SsmContext, SsmUnreachableError, type SsmSettings} from './ssm-client.js'
 import {
@@ -52,7 +53,6 @@ import {
   pageScript,
   parseExecAnswer,
   readFileCommand,
-  ustar,
   type AssembleTarget,
   type ExecHeader,
 } from './ssm-wire.js'

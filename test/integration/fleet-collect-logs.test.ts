@@ -198,7 +198,7 @@ describe('fleet collect-logs over real SSH', {timeout: 120_000}, () => {
   it('bad input: unknown --host, no database, an --out that has the host folders already', async () => {
     const unknown = await fleet(['collect-logs', '--hosts', hostsFile, '--db', db, '--host', 'nope'], {cwd: dir})
     expect(unknown.code).toBe(2)
-    expect(unknown.stderr).toMatch(/^Error: --host: no host named "nope" in the hosts file/)
+    expect(unknown.stderr).toMatch(/^Error: --host: no host named "nope" among the hosts/)
     const noDb = await fleet(['collect-logs', '--hosts', hostsFile, '--db', join(dir, 'none.db')], {cwd: dir})
     expect(noDb.code).toBe(2)
     expect(noDb.stderr).toMatch(/none\.db: no fleet database here/)

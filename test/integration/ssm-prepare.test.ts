@@ -4,14 +4,14 @@
  * pointed at with FLEET_SSM_ENDPOINT), whose instances run the commands for real.
  * Not AWS: the endpoint reproduces the service's protocol and habits.
  */
-import {existsSync, readFileSync, statSync, writeFileSync} from 'node:fs'
-import {join, resolve} from 'node:path'
+import {existsSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {join, relative, resolve} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import type {LocalHost} from '../../src/localhosts/index.js'
 import {cmdline, descendants, processTable, readUid, signalPid} from '../../src/localhosts/procs.js'
 import {FleetStore} from '../../src/store/store.js'
 import {DEMO_STEPS, tempDir, waitUntil} from '../helpers/agent-cli.js'
-import {fleet, hostJournals} from '../helpers/fleet-cli.js'
+import {fleet, hostJournals, hostStateDir} from '../helpers/fleet-cli.js'
 import {startSsmEndpoint, type SsmEndpoint, type SsmInstance} from '../helpers/ssm-endpoint.js'
 
 const COUNT = 10
@@ -95,6 +95,40 @@ describe('fleet prepare over AWS Systems Manager (local endpoint)', () => {
     store.close()
   }, 240_000)
 
+  it("collect-logs brings every instance's journals, step logs and declared paths home over SSM, without the secret", async () => {
+    // The instances as the test above left them: prepared with the demo playbook (its database is full.db).
+    ep.setThrottle(0.05)
+    const db = join(dir, 'full.db')
+    const out = join(dir, 'ssm-logs')
+    const r = await fleet(['collect-logs', '--hosts', hostsFile, '--db', db, '--out', out, '--json'], {env: ep.env, cwd: dir})
+    expect(r.stderr).toBe('')
+    expect(r.code, r.stdout).toBe(0)
+    const report = JSON.parse(r.stdout) as {out: string; hosts: Array<{name: string; ok: boolean; files: number}>}
+    expect(report.out).toBe(out)
+    expect(report.hosts.map((h) => h.name).sort()).toEqual(ep.instances.map((i) => i.name).sort())
+    for (const i of ep.instances) {
+      const host = {home: i.home} as LocalHost
+      const folder = join(out, i.name)
+      expect(report.hosts.find((h) => h.name === i.name), i.name).toMatchObject({ok: true, files: expect.any(Number)})
+      expect(journalsOf(i).size).toBe(2) // prepare ran twice
+      // The agent's state dir, file for file (journals and step logs of both runs).
+      const state = hostStateDir(host)
+      const stateFiles = readdirSync(state, {recursive: true, withFileTypes: true}).filter((f) => f.isFile())
+      expect(stateFiles.length).toBeGreaterThan(4)
+      for (const f of stateFiles) {
+        const rel = relative(state, join(f.parentPath, f.name))
+        expect(readFileSync(join(folder, 'agent', rel), 'utf8'), `${i.name} ${rel}`).toBe(readFileSync(join(state, rel), 'utf8'))
+      }
+      const secretLogs = stateFiles.filter((f) => f.name === 'use-secret.log').map((f) => readFileSync(join(folder, 'agent', relative(state, join(f.parentPath, f.name))), 'utf8'))
+      expect(secretLogs.some((l) => l.includes('calling the API with token'))).toBe(true)
+      const demoReport = join('fleet-demo', 'report.txt')
+      expect(readFileSync(join(folder, 'files', i.home, demoReport), 'utf8')).toBe(readFileSync(join(i.home, demoReport), 'utf8'))
+      for (const f of readdirSync(folder, {recursive: true, withFileTypes: true})) {
+        if (f.isFile()) expect(readFileSync(join(f.parentPath, f.name)).includes(SECRET), join(f.parentPath, f.name)).toBe(false)
+      }
+    }
+  }, 240_000)
+
   it('--transport ssm --targets tag:KEY=VALUE: one row per instance id; silent and undeliverable instances are unreachable with the reason; --only failed finishes them', async () => {
     ep.resetHomes()
     ep.setThrottle(0)
@@ -165,5 +199,11 @@ describe('fleet prepare over AWS Systems Manager (local endpoint)', () => {
     writeFileSync(sshLine, `${ep.hostsFileText()}ubuntu@10.0.0.1 name=plain\n`)
     const mixed = await fleet(['prepare', '--transport', 'ssm', '--hosts', sshLine, '--playbook', 'demo', '--db', join(dir, 'x.db')], {env: ep.env})
     expect(mixed).toMatchObject({code: 2, stderr: `Error: ${sshLine}:${COUNT + 1}: --transport ssm, but "10.0.0.1" is not an instance id (i-...).\n`})
+    // collect-logs takes the same hosts flags and refuses the same way.
+    const collectNoTransport = await fleet(['collect-logs', '--targets', 'tag:Workshop=ssm-room', '--db', join(dir, 'full.db'), '--out', join(dir, 'never')], {env: ep.env})
+    expect(collectNoTransport).toMatchObject({code: 2, stderr: 'Error: --targets selects instances of AWS Systems Manager; add --transport ssm.\n'})
+    const collectNone = await fleet(['collect-logs', '--transport', 'ssm', '--targets', 'tag:Workshop=nobody', '--db', join(dir, 'full.db'), '--out', join(dir, 'never')], {env: ep.env})
+    expect(collectNone).toMatchObject({code: 2, stderr: `Error: --targets tag:Workshop=nobody: no instance managed by Systems Manager in ${ep.region} has that tag.\n`})
+    expect(existsSync(join(dir, 'never'))).toBe(false)
   })
 })

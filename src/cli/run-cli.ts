@@ -1,0 +1,16 @@
+/**
+ * An entry point's main: the command's fast path (no oclif) when it takes the
+ * arguments, else oclif, loaded only then. `loadOclif` must also set the entry's
+ * exported COMMANDS: oclif imports the entry module again to find them there.
+ * Not awaited at top level for the same reason.
+ */
+export function runCli(url: string, fast: (argv: string[]) => Promise<boolean>, loadOclif: () => Promise<{runOclif: (url: string) => Promise<void>}>): void {
+  const main = async () => {
+    if (await fast(process.argv.slice(2))) return
+    await (await loadOclif()).runOclif(url)
+  }
+  main().catch((e: Error & {oclif?: {exit?: number}}) => {
+    process.stderr.write(`${e.message}\n`)
+    process.exitCode = e.oclif?.exit ?? 1
+  })
+}
