@@ -4,7 +4,7 @@ import PQueue from 'p-queue'
 import {create as createTar} from 'tar'
 import {UserError} from '../errors/user-error.js'
 import type {HostSpec} from '../inventory/index.js'
-import {readHostsInput, resolveHosts, type HostsRequest} from '../orchestrator/fleet-hosts.js'
+import {readHostsInput, resolveHosts, transportSettings, type HostsRequest} from '../orchestrator/fleet-hosts.js'
 import {agentCommand, bundleDir, parseProbe, probeScript} from '../orchestrator/remote.js'
 import {RUNTIME_NODE} from '../orchestrator/runtime.js'
 import {layeredHostKeys, transportFor} from '../orchestrator/targets.js'
@@ -94,8 +94,7 @@ export async function collectLogs(req: CollectRequest, onHost?: (h: HostLogs) =>
   try {
     const run = lastRun(store)
     mkdirSync(out, {recursive: true, mode: 0o700})
-    const hostKeys = layeredHostKeys(store.hostKeys(), req.knownHosts)
-    const settings = {hostKeys, useAgent: input.inventory?.useAgent ?? false, agentSocket: input.inventory?.agentSocket, connectTimeoutMs: req.connectTimeoutMs ?? 15_000, compress: req.compress ?? false, ssm: req.ssm}
+    const settings = transportSettings(req, input, layeredHostKeys(store.hostKeys(), req.knownHosts))
     const queue = new PQueue({concurrency: Math.max(1, req.concurrency)})
     const results = await Promise.all(
       chosen.map((h) =>

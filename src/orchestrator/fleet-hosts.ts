@@ -2,6 +2,8 @@ import {loadInventory, type HostSpec, type Inventory} from '../inventory/index.j
 import {UserError} from '../errors/user-error.js'
 import {SsmContext, type SsmSettings} from '../transport/ssm-client.js'
 import {ssmTargetHosts} from '../transport/ssm-targets.js'
+import type {HostKeyStore} from '../transport/known-hosts.js'
+import type {TransportSettings} from './targets.js'
 
 /** Which hosts a command reaches: a hosts file, or (SSM) every instance with a tag. */
 export interface HostsRequest {
@@ -38,4 +40,9 @@ export async function resolveHosts(req: HostsRequest, input: HostsInput): Promis
   const hosts = input.inventory?.hosts ?? (await ssmTargetHosts(req.targets!, req.ssm ?? {}))
   if (hosts.some((h) => h.transport === 'ssm')) await SsmContext.shared(req.ssm).check()
   return hosts
+}
+
+/** How every host of the command is reached: SSH agent settings from the hosts file, the shared timeouts, the SSM settings. */
+export function transportSettings(req: HostsRequest & {connectTimeoutMs?: number; compress?: boolean}, input: HostsInput, hostKeys: HostKeyStore): TransportSettings {
+  return {hostKeys, useAgent: input.inventory?.useAgent ?? false, agentSocket: input.inventory?.agentSocket, connectTimeoutMs: req.connectTimeoutMs ?? 15_000, compress: req.compress ?? false, ssm: req.ssm}
 }

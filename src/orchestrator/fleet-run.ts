@@ -7,7 +7,7 @@ import {FleetStore, type HostState} from '../store/store.js'
 import {Progress} from '../ui/progress.js'
 import {buildBundle, resolvePlaybook} from './bundle.js'
 import {fanOut, parseMaxErrors} from './fan-out.js'
-import {readHostsInput, resolveHosts, type HostsRequest} from './fleet-hosts.js'
+import {readHostsInput, resolveHosts, transportSettings, type HostsRequest} from './fleet-hosts.js'
 import {runHostSession, type VarsUpload} from './host-session.js'
 import {layeredHostKeys, transportFor} from './targets.js'
 import {validateLocally} from './validate.js'
@@ -78,7 +78,7 @@ export async function runFleet(req: FleetRunRequest, progress?: (total: number) 
       if (interrupted && row.fleet_run === run && (row.state === 'ok' || row.state === 'failed')) finished.add(h)
       else store.claimHost(id, run)
     }
-    const hostKeys = layeredHostKeys(store.hostKeys(), req.knownHosts)
+    const settings = transportSettings(req, hostsInput, layeredHostKeys(store.hostKeys(), req.knownHosts))
     const ui = progress?.(chosen.length)
     const alreadyDone = (name: string, state: HostState) => {
       ui?.host(name, state, 'finished before the last run was cut off')
@@ -87,7 +87,7 @@ export async function runFleet(req: FleetRunRequest, progress?: (total: number) 
     const result = await fanOut(
       chosen,
       async (h) =>
-        finished.has(h) ? alreadyDone(h.name, store.host(ids.get(h)!)!.state) : runHostSession(ids.get(h)!, transportFor(h, {hostKeys, useAgent: hostsInput.inventory?.useAgent ?? false, agentSocket: hostsInput.inventory?.agentSocket, connectTimeoutMs: req.connectTimeoutMs ?? 15_000, compress: req.compress ?? false, ssm: req.ssm}), {
+        finished.has(h) ? alreadyDone(h.name, store.host(ids.get(h)!)!.state) : runHostSession(ids.get(h)!, transportFor(h, settings), {
           mode: req.mode,
           bundle,
           vars,
