@@ -9,6 +9,7 @@ import {cpus, tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {startLocalHosts, type LocalHost, type LocalHostSet} from '../src/localhosts/index.js'
 import {buildBundle, packageRoot, resolvePlaybook} from '../src/orchestrator/bundle.js'
+import {validateLocally} from '../src/orchestrator/validate.js'
 import {FleetStore} from '../src/store/store.js'
 import {accountingAvailable, cpuOf, withAccounting} from './acct.js'
 import {peerSteps, syntaxCheck, PEER_TOOLS} from './peers.js'
@@ -115,8 +116,9 @@ function prepareFiles(set: LocalHostSet, n: number): Files & {bundleBytes: numbe
   writeFileSync(f.hostsFile, set.hostsFileText())
   writeFileSync(f.knownHosts, set.knownHostsText())
 
-  // The same bundle fleet uploads (agent + the playbook's folder), as one tar for the peers.
-  const bundle = buildBundle(resolvePlaybook('demo'))
+  // The same bundle fleet uploads (the agent + the files the playbook uses), as one tar for the peers.
+  const demo = resolvePlaybook('demo')
+  const bundle = buildBundle(demo, validateLocally({mode: 'run', playbook: demo, agentArgs: []}).files)
   const root = join(dir, 'bundle')
   for (const b of bundle.files) {
     mkdirSync(dirname(join(root, b.rel)), {recursive: true})

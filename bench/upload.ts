@@ -9,6 +9,7 @@ import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {startLocalHosts} from '../src/localhosts/index.js'
 import {buildBundle, resolvePlaybook} from '../src/orchestrator/bundle.js'
+import {validateLocally} from '../src/orchestrator/validate.js'
 import {SshTransport} from '../src/transport/ssh.js'
 import type {HostKeyStore} from '../src/transport/known-hosts.js'
 import {shq} from '../src/shell/quote.js'
@@ -40,7 +41,8 @@ export async function uploadBench(opts: {hosts: number; rounds: number; prefix?:
   const set = await startLocalHosts({count: opts.hosts, prefix: opts.prefix ?? 'fbu', logLevel: 'ERROR'})
   const dir = mkdtempSync(join(tmpdir(), 'fleet-bench-upload-'))
   try {
-    const bundle = buildBundle(resolvePlaybook('demo'))
+    const demo = resolvePlaybook('demo')
+    const bundle = buildBundle(demo, validateLocally({mode: 'run', playbook: demo, agentArgs: []}).files)
     for (const f of bundle.files) {
       mkdirSync(dirname(join(dir, 'b', f.rel)), {recursive: true})
       writeFileSync(join(dir, 'b', f.rel), f.data, {mode: f.mode})

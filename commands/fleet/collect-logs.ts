@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base-command.js'
-import {hostsFlags, hostsRequest, runFlags, ssmFlags} from '../../src/cli/fleet-flags.js'
+import {hostsFlags, hostsOrTargetsFlag, hostsRequest, ssmFlags} from '../../src/cli/fleet-flags.js'
 import {collectLogs} from '../../src/logs/collect.js'
 import {hostLine, summaryText} from '../../src/logs/report.js'
 
@@ -20,7 +20,7 @@ Exit code 0 when every host's logs were collected, 1 otherwise (unreachable host
     '<%= config.bin %> collect-logs --transport ssm --targets tag:Workshop=bifrost --region eu-west-1',
   ]
   static flags = {
-    hosts: runFlags.hosts,
+    hosts: hostsOrTargetsFlag,
     ...ssmFlags,
     user: hostsFlags.user,
     identity: hostsFlags.identity,

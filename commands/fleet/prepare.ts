@@ -2,6 +2,8 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/cli/base-command.js'
 import {fleetRunRequest, runFlags} from '../../src/cli/fleet-flags.js'
 import {printSummary} from '../../src/cli/fleet-summary.js'
+import {printDryRun} from '../../src/cli/fleet-dry-run.js'
+import {dryRunFleet} from '../../src/orchestrator/fleet-dry-run.js'
 import {runFleet} from '../../src/orchestrator/fleet-run.js'
 import {Progress} from '../../src/ui/progress.js'
 
@@ -9,7 +11,7 @@ export default class Prepare extends BaseCommand {
   static summary = 'Provision every host in the hosts file, all at once.'
   static description = `For each host, in parallel: connect (SSH), check it (OS, sudo, disk, Node.js), upload the agent and the playbook once per content hash, start the agent detached, and follow its journal into the database until it ends. A dropped connection is reconnected and followed on from the last stored record; running prepare again after it was killed re-attaches to the agents still running instead of starting new ones.
 
-Everything is checked before any host is contacted: the hosts file (every problem, with its line), the playbook, the vars and the step names.
+Everything is checked before any host is contacted: the hosts file (every problem, with its line), the playbook, the vars and the step names. The bundle holds the agent and exactly the files the playbook uses (the playbook, its templates, its "files:" list); a file that looks like a secret (a private key, an SQLite database, .env, known_hosts, AWS credentials) is refused. --dry-run does all of that, lists the bundle's files with their sizes, and stops there: no host contacted, no database created (--hosts is optional then).
 
 Exit code 0 when every host finished ok, 1 otherwise (with a summary), 2 for bad input.`
   static examples = [
@@ -18,6 +20,7 @@ Exit code 0 when every host finished ok, 1 otherwise (with a summary), 2 for bad
     '<%= config.bin %> prepare --hosts hosts.txt --only failed',
     '<%= config.bin %> prepare --hosts hosts.txt --canary 2 --max-errors 10%',
     '<%= config.bin %> prepare --hosts hosts.txt --playbook demo',
+    '<%= config.bin %> prepare --dry-run --playbook room/room.yaml --vars room/vars.yaml',
     '<%= config.bin %> prepare --transport ssm --targets tag:Workshop=bifrost --region eu-west-1',
   ]
   static flags = {
@@ -29,8 +32,13 @@ Exit code 0 when every host finished ok, 1 otherwise (with a summary), 2 for bad
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Prepare)
+    const request = {...fleetRunRequest(flags, 'run'), canary: flags.canary, steps: flags.steps, fromStep: flags['from-step']}
+    if (flags['dry-run']) {
+      process.exitCode = printDryRun('prepare', dryRunFleet(request), flags.json)
+      return
+    }
     const summary = await runFleet(
-      {...fleetRunRequest(flags, 'run'), canary: flags.canary, steps: flags.steps, fromStep: flags['from-step']},
+      request,
       flags.json ? undefined : (n) => new Progress(n),
     )
     process.exitCode = printSummary('prepare', summary, flags.json)

@@ -7,6 +7,7 @@ import {checkSudo, executeRun, prepareRun, type PreparedRun, type RunRequest, ty
 import {StateDir} from './state-dir.js'
 import {UserError} from '../errors/user-error.js'
 import {refusalLine, startAnswerLine} from '../protocol/start-answer.js'
+import type {PlanAnswer, PlanAnswerStep} from '../protocol/plan-answer.js'
 import {scopeFor} from '../playbook/prepare.js'
 import {renderText} from '../playbook/render.js'
 
@@ -105,7 +106,7 @@ function renderedLogs(p: PreparedRun): string[] {
 
 function printPlan(p: PreparedRun, json: boolean, print: Print): void {
   const secrets = p.playbook.secretValues
-  const steps = p.steps.map((s, i) => ({
+  const steps = p.steps.map((s, i): PlanAnswerStep => ({
     index: i + 1,
     id: s.step.id,
     title: s.step.title,
@@ -120,10 +121,12 @@ function printPlan(p: PreparedRun, json: boolean, print: Print): void {
     reboot: s.reboot,
   }))
   if (json) {
-    print(JSON.stringify({playbook: p.playbook.name, mode: p.req.mode, facts: p.facts, logs: renderedLogs(p), steps}) + '\n')
+    const answer: PlanAnswer = {playbook: p.playbook.name, mode: p.req.mode, facts: p.facts, logs: renderedLogs(p), files: p.playbook.bundleFiles, steps}
+    print(JSON.stringify(answer) + '\n')
     return
   }
   print(`Dry run of playbook ${p.playbook.name} (${p.req.mode}), ${steps.length} steps; nothing is changed.\n`)
+  print(`Its bundle ships from ${p.playbook.dir}: ${p.playbook.bundleFiles.join(', ')}.\n`)
   for (const s of steps) {
     print(`[${s.index}/${steps.length}] ${s.id}: ${s.title}${s.enabled ? '' : ' (skipped: condition false)'}${s.needs_root ? ' [root]' : ''}\n`)
     for (const key of ['check', 'run', 'undo', 'verify'] as const) {

@@ -40,11 +40,15 @@ export const ssmFlags = {
   profile: Flags.string({description: 'AWS profile for credentials and region [default: AWS_PROFILE, else "default"].'}),
 }
 
-/** prepare, cleanup (and collect-logs): --hosts, or --transport ssm --targets instead of it. */
+/** --hosts, or --transport ssm --targets instead of it (collect-logs). */
+export const hostsOrTargetsFlag = Flags.string({char: 'H', description: `${hostsFlags.hosts.description} Not needed with --transport ssm --targets.`})
+
+/** prepare, cleanup: --hosts, or --transport ssm --targets instead of it; --dry-run. */
 export const runFlags = {
   ...hostsFlags,
-  hosts: Flags.string({char: 'H', description: `${hostsFlags.hosts.description} Not needed with --transport ssm --targets.`}),
+  hosts: Flags.string({char: 'H', description: `${hostsFlags.hosts.description} Not needed with --transport ssm --targets; optional with --dry-run.`}),
   ...ssmFlags,
+  'dry-run': Flags.boolean({description: "Check everything as a run would (hosts file if given, playbook, vars, step names), build the bundle and list its files with their sizes; contact no host and create no database."}),
 }
 
 type RunFlags = Interfaces.InferredFlags<typeof runFlags>

@@ -1,15 +1,18 @@
 import {createHash} from 'node:crypto'
-import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs'
-import {basename, dirname, join, relative, resolve} from 'node:path'
+import {existsSync, readdirSync, readFileSync, realpathSync, statSync} from 'node:fs'
+import {basename, dirname, isAbsolute, join, posix, relative, resolve, sep} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {type ArchiveFile, ustar} from '../archive/ustar.js'
 import {UserError} from '../errors/user-error.js'
+import {secretReason} from './bundle-secrets.js'
 
 /** A file of the bundle; `rel` is its path inside the bundle directory. */
 export type BundleFile = ArchiveFile
 
 /**
- * What every host gets: the agent (dist/agent) and the playbook's folder. It is
+ * What every host gets: the agent (dist/agent) and, under playbooks/, exactly
+ * the files the playbook uses (the playbook, its templates, its `files:` list,
+ * as the agent's dry run lists them; see README "What goes into a bundle"). It is
  * uploaded into a directory named by its content hash, so a host that has it
  * already is skipped and two versions never mix.
  */
@@ -43,15 +46,44 @@ export function resolvePlaybook(nameOrPath: string): string {
   return path
 }
 
-function walk(dir: string): string[] {
-  return readdirSync(dir, {withFileTypes: true}).flatMap((d) => {
-    const p = join(dir, d.name)
-    if (d.isDirectory()) return walk(p)
-    return d.isFile() ? [p] : []
-  })
+/** A path for messages: relative to the working directory when it is under it. */
+function shown(abs: string): string {
+  const rel = relative(process.cwd(), abs)
+  return rel && !rel.startsWith('..') && !isAbsolute(rel) ? rel : abs
 }
 
-export function buildBundle(playbookPath: string): Bundle {
+/**
+ * One of the playbook's files, read for the bundle: the list comes from the
+ * agent's dry run, and is checked again here (inside the playbook's folder,
+ * symlinks resolved; a regular file; nothing that looks like a secret).
+ */
+function playbookFile(pbDir: string, rel: string, isPlaybook: boolean): BundleFile {
+  const norm = posix.normalize(rel)
+  const abs = join(pbDir, norm)
+  if (isAbsolute(rel) || norm === '..' || norm.startsWith('../') || norm === '.') throw new UserError(`refusing to ship ${rel} to the hosts: it is not a path inside the playbook's folder ${shown(pbDir)}.`)
+  let real: string
+  try {
+    real = realpathSync(abs)
+  } catch {
+    throw new UserError(`${shown(abs)}: listed for the bundle, but it does not exist.`)
+  }
+  const root = realpathSync(pbDir)
+  // The playbook itself is the file the user named; it may be a symlink to a shared copy.
+  if (!isPlaybook && !real.startsWith(root.endsWith(sep) ? root : root + sep)) throw new UserError(`refusing to ship ${shown(abs)} to the hosts: it resolves to ${real}, outside the playbook's folder.`)
+  if (!statSync(real).isFile()) throw new UserError(`refusing to ship ${shown(abs)} to the hosts: it is not a regular file.`)
+  const data = readFileSync(real)
+  const reason = secretReason(basename(norm), data)
+  if (reason) throw new UserError(`refusing to ship ${shown(abs)} to the hosts: ${reason}; keep secrets out of the playbook's files: list (README: "What goes into a bundle").`)
+  return {rel: join('playbooks', norm), data, mode: statSync(real).mode & 0o755}
+}
+
+/**
+ * The bundle of a playbook: the agent, and `files` (relative to the playbook's
+ * folder: what validateLocally's dry run returns) under playbooks/. The
+ * playbook file is always in it. Throws a UserError, before anything is sent
+ * anywhere, for a file outside the folder or one that looks like a secret.
+ */
+export function buildBundle(playbookPath: string, playbookFiles: readonly string[]): Bundle {
   const root = packageRoot()
   const agentDir = join(root, 'dist', 'agent')
   if (!existsSync(join(agentDir, 'agent.mjs'))) throw new UserError(`${agentDir}/agent.mjs is missing; run "npm run build" first.`)
@@ -61,9 +93,10 @@ export function buildBundle(playbookPath: string): Bundle {
     const p = join(agentDir, name)
     files.push({rel: name, data: readFileSync(p), mode: 0o644})
   }
-  // The playbook's whole folder: its templates sit beside it.
-  const pbDir = dirname(playbookPath)
-  for (const p of walk(pbDir)) files.push({rel: join('playbooks', relative(pbDir, p)), data: readFileSync(p), mode: statSync(p).mode & 0o755})
+  // Exactly the files the playbook uses, never its whole folder.
+  const pbDir = dirname(resolve(playbookPath))
+  const wanted = new Set([basename(playbookPath), ...playbookFiles.map((f) => posix.normalize(f))])
+  for (const rel of [...wanted].sort()) files.push(playbookFile(pbDir, rel, rel === basename(playbookPath)))
   files.sort((a, b) => a.rel.localeCompare(b.rel))
   const h = createHash('sha256')
   for (const f of files) h.update(f.rel).update('\0').update(createHash('sha256').update(f.data).digest()).update('\0')

@@ -5,12 +5,12 @@ import type {HostSpec} from '../inventory/index.js'
 import {UserError} from '../errors/user-error.js'
 import {FleetStore, type HostState} from '../store/store.js'
 import {Progress} from '../ui/progress.js'
-import {buildBundle, resolvePlaybook} from './bundle.js'
+import {buildBundle, resolvePlaybook, type Bundle} from './bundle.js'
 import {fanOut, parseMaxErrors} from './fan-out.js'
-import {readHostsInput, resolveHosts, transportSettings, type HostsRequest} from './fleet-hosts.js'
+import {readHostsInput, resolveHosts, transportSettings, type HostsInput, type HostsRequest} from './fleet-hosts.js'
 import {runHostSession, type VarsUpload} from './host-session.js'
 import {layeredHostKeys, transportFor} from './targets.js'
-import {validateLocally} from './validate.js'
+import {validateLocally, type LocalPlan} from './validate.js'
 
 export interface FleetRunRequest extends HostsRequest {
   mode: 'run' | 'undo'
@@ -42,21 +42,44 @@ export interface FleetRunSummary {
   failed: Array<{name: string; state: HostState; error: string | null}>
 }
 
+/** Every input checked and the bundle built: what prepare, cleanup and their dry runs know before any host is contacted. */
+export interface CheckedInputs {
+  /** Undefined only for a dry run given neither --hosts nor --targets. */
+  hostsInput?: HostsInput
+  playbookPath: string
+  agentArgs: string[]
+  plan: LocalPlan
+  vars?: VarsUpload
+  bundle: Bundle
+}
+
 /**
- * `fleet prepare` and `fleet cleanup`: check every input first (hosts file,
- * playbook, vars, step names), then drive every host at once and record it.
+ * The local half of prepare/cleanup: the hosts file (optional for a dry run),
+ * the playbook, vars and step names (by the agent's own dry run), and the
+ * bundle of exactly the files the playbook uses. Contacts no host, writes nothing.
  */
-export async function runFleet(req: FleetRunRequest, progress?: (total: number) => Progress): Promise<FleetRunSummary> {
-  const hostsInput = readHostsInput(req)
+export function checkInputs(req: FleetRunRequest, opts: {hostsOptional?: boolean} = {}): CheckedInputs {
+  const hostsInput = opts.hostsOptional && !req.hostsFile && !req.targets ? undefined : readHostsInput(req)
   const playbookPath = resolvePlaybook(req.playbook)
   const agentArgs = [
     ...(req.steps ? ['--only', req.steps] : []),
     ...(req.fromStep ? ['--from-step', req.fromStep] : []),
     ...(req.toStep ? ['--to-step', req.toStep] : []),
   ]
-  validateLocally({mode: req.mode, playbook: playbookPath, vars: req.vars, agentArgs})
+  const plan = validateLocally({mode: req.mode, playbook: playbookPath, vars: req.vars, agentArgs})
   const vars: VarsUpload | undefined = req.vars ? varsUpload(req.vars) : undefined
-  const bundle = buildBundle(playbookPath)
+  const bundle = buildBundle(playbookPath, plan.files)
+  return {hostsInput, playbookPath, agentArgs, plan, vars, bundle}
+}
+
+/**
+ * `fleet prepare` and `fleet cleanup`: check every input first (hosts file,
+ * playbook, vars, step names, the bundle), then drive every host at once and record it.
+ */
+export async function runFleet(req: FleetRunRequest, progress?: (total: number) => Progress): Promise<FleetRunSummary> {
+  const checked = checkInputs(req)
+  const {playbookPath, agentArgs, vars, bundle} = checked
+  const hostsInput = checked.hostsInput!
   const hosts = await resolveHosts(req, hostsInput)
 
   const store = FleetStore.open(req.db)
@@ -126,10 +149,11 @@ function varsUpload(path: string): VarsUpload {
   return {data, hash: createHash('sha256').update(data).digest('hex').slice(0, 16)}
 }
 
-/** `--only failed` (hosts not ok in the last run) or `--only NAME,...`. */
-function selectHosts(hosts: HostSpec[], only: string | undefined, store: FleetStore): HostSpec[] {
+/** `--only failed` (hosts not ok in the last run; needs the store) or `--only NAME,...`. */
+export function selectHosts(hosts: HostSpec[], only: string | undefined, store?: FleetStore): HostSpec[] {
   if (!only) return hosts
   if (only === 'failed') {
+    if (!store) throw new Error('--only failed needs the database')
     const bad = new Set(store.hosts().filter((h) => h.state === 'failed' || h.state === 'unreachable').map((h) => h.name))
     const chosen = hosts.filter((h) => bad.has(h.name))
     if (!chosen.length) throw new UserError(`--only failed: no host of ${store.path} is failed or unreachable; nothing to do.`)

@@ -1,19 +1,15 @@
 import {spawnSync} from 'node:child_process'
 import {join} from 'node:path'
 import {UserError} from '../errors/user-error.js'
+import {planAnswer, type PlanAnswerStep} from '../protocol/index.js'
 import {packageRoot} from './bundle.js'
-
-export interface PlanStep {
-  index: number
-  id: string
-  title: string
-  phase?: string
-}
 
 export interface LocalPlan {
   playbook: string
-  steps: PlanStep[]
+  steps: PlanAnswerStep[]
   logs: string[]
+  /** What the bundle carries from the playbook's folder (relative paths), as the agent's dry run lists it. */
+  files: string[]
 }
 
 /**
@@ -29,6 +25,17 @@ export function validateLocally(args: {mode: 'run' | 'undo'; playbook: string; v
     const line = r.stderr.split('\n').find((l) => l.trim()) ?? `the agent's dry run failed with exit code ${r.status}`
     throw new UserError(line.replace(/^Error: /, ''))
   }
-  const out = JSON.parse(r.stdout) as {playbook: string; steps: PlanStep[]; logs?: string[]}
-  return {playbook: out.playbook, steps: out.steps, logs: out.logs ?? []}
+  let json: unknown
+  try {
+    json = JSON.parse(r.stdout)
+  } catch {
+    json = undefined
+  }
+  const out = planAnswer.safeParse(json)
+  if (!out.success) {
+    const issue = out.error.issues[0]
+    const where = issue ? ` (field "${issue.path.join('.') || '(top level)'}": ${issue.message})` : ''
+    throw new UserError(`The agent's dry run (${join(packageRoot(), 'dist', 'agent')}) answered in a shape this fleet does not know${where}; run "npm run build".`)
+  }
+  return {playbook: out.data.playbook, steps: out.data.steps, logs: out.data.logs, files: out.data.files}
 }

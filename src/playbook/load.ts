@@ -3,6 +3,7 @@ import {readFileSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 import {UserError} from '../errors/user-error.js'
 import {playbookSchema, varsFileSchema, type StepSpec} from './schema.js'
+import {bundleFileList, bundlePath} from './bundle-files.js'
 import {checkSyntax, findQuotedInterpolation} from './render.js'
 import {lineOf, parseYamlFile, zodProblem, type YamlFile} from './yaml-places.js'
 import {
@@ -57,7 +58,7 @@ export function loadPlaybook(path: string, varsPath?: string): Playbook {
       const at: PropertyKey[] = group.id !== undefined ? ['phases', gi, 'steps', si] : ['steps', si]
       claimId(y, seen, s.id, [...at, 'id'], 'step')
       steps.push(buildStep(y, s, at, group.id, defaults))
-      if (s.template) hash.update(readTemplate(y, dir, s.template.src, [...at, 'template', 'src']))
+      if (s.template) hash.update(readTemplate(y, dir, s.template.src, [...at, 'template', 'src'], s.id))
     })
   })
 
@@ -74,6 +75,7 @@ export function loadPlaybook(path: string, varsPath?: string): Playbook {
     secretValues,
     varsHash: createHash('sha256').update(JSON.stringify(vars)).digest('hex'),
     logs: spec.logs ?? [],
+    bundleFiles: bundleFileList(y, file, dir, spec),
     phases,
     steps,
   }
@@ -138,13 +140,14 @@ function buildStep(y: YamlFile, s: StepSpec, at: PropertyKey[], phase: string | 
   }
 }
 
-function readTemplate(y: YamlFile, dir: string, src: string, at: PropertyKey[]): string {
-  const file = resolve(dir, src)
+function readTemplate(y: YamlFile, dir: string, src: string, at: PropertyKey[], stepId: string): string {
+  // Inside the playbook's folder (it ships in the bundle), checked before anything is read.
+  const file = resolve(dir, bundlePath(y, dir, src, at, `steps[${stepId}].template.src`))
   let text: string
   try {
     text = readFileSync(file, 'utf8')
   } catch {
-    throw new UserError(`${y.file}:${lineOf(y, at)}: field "template.src": ${src} does not exist beside the playbook.`)
+    throw new UserError(`${y.file}:${lineOf(y, at)}: field "steps[${stepId}].template.src": ${src} is not a readable file beside the playbook.`)
   }
   try {
     checkSyntax(text)

@@ -96,6 +96,8 @@ export const playbookSchema = z
     vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a var name (letters, digits, "_")'), varSpec).optional(),
     /** Paths (templated) that `fleet collect-logs` fetches besides the agent's own logs. */
     logs: z.array(z.string().min(1)).optional(),
+    /** Files and folders beside the playbook that steps use (`{{ playbook_dir }}/PATH`); with the playbook and its templates, all the bundle holds. */
+    files: z.array(z.string().min(1)).optional(),
     defaults: z
       .object({
         timeout: seconds.optional(),

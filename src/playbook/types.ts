@@ -40,6 +40,8 @@ export interface Playbook {
   /** sha256 over the effective var values, so a resumed run knows its inputs did not change. */
   varsHash: string
   logs: string[]
+  /** What the bundle ships from the playbook's folder: the playbook, its templates and the `files:` list expanded; paths relative to `dir`, sorted, unique. */
+  bundleFiles: string[]
   phases: Phase[]
   steps: Step[]
 }

@@ -18,7 +18,11 @@ const CASES: Array<[string, string, string | undefined, number, RegExp]> = [
   ['an unknown var in the vars file', `name: x\nvars:\n  dir: /tmp\nsteps:\n${GOOD_STEP}`, 'dir: /var\ndri: /oops\n', 2, /vars\.yaml:2: field "dri": the playbook .* has no var of that name/],
   ['a vars file that is not a map', `name: x\nvars:\n  dir: /tmp\nsteps:\n${GOOD_STEP}`, '- a\n- b\n', 1, /vars\.yaml:1: field "\(top level\)"/],
   ['a secret with no value', `name: x\nvars:\n  token: {secret: true}\nsteps:\n${GOOD_STEP}`, undefined, 3, /field "vars\.token": has no value; give it in the vars file/],
-  ['a missing template', `name: x\nsteps:\n  - id: t\n    template: {src: nope.conf, dest: /tmp/x}\n`, undefined, 4, /field "template\.src": nope\.conf does not exist/],
+  ['a missing template', `name: x\nsteps:\n  - id: t\n    template: {src: nope.conf, dest: /tmp/x}\n`, undefined, 4, /field "steps\[t\]\.template\.src": nope\.conf does not exist beside the playbook/],
+  ['an absolute template', `name: x\nsteps:\n  - id: t\n    template: {src: /etc/hostname, dest: /tmp/x}\n`, undefined, 4, /field "steps\[t\]\.template\.src": \/etc\/hostname is an absolute path/],
+  ['a files: entry that does not exist', `name: x\nfiles: [scripts]\nsteps:\n${GOOD_STEP}`, undefined, 2, /field "files\[0\]": scripts does not exist beside the playbook/],
+  ['a files: entry that climbs out', `name: x\nfiles:\n  - ../../etc\nsteps:\n${GOOD_STEP}`, undefined, 3, /field "files\[0\]": \.\.\/\.\.\/etc climbs out of the playbook's folder/],
+  ['a helper script not in files:', `name: x\nsteps:\n${GOOD_STEP}  - id: h\n    run: bash {{ playbook_dir }}/setup.sh --now\n`, undefined, 6, /field "steps\[h\]\.run": \{\{ playbook_dir \}\}\/setup\.sh is not in the bundle.*add setup\.sh to "files:"/],
 ]
 
 function snapshot(dir: string): string {
