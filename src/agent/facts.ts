@@ -1,4 +1,5 @@
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync, readdirSync, readFileSync} from 'node:fs'
+import {join} from 'node:path'
 import {arch, cpus, homedir, hostname, release, totalmem, userInfo} from 'node:os'
 import type {HostFacts} from '../protocol/index.js'
 
@@ -26,7 +27,36 @@ export function bootId(): string {
   return read(override || '/proc/sys/kernel/random/boot_id').trim() || 'unknown'
 }
 
-/** What `when` conditions and the preflight look at, gathered once per run. */
+/**
+ * Where local facts live, like Ansible's /etc/ansible/facts.d: a system path, so
+ * a step run through sudo writes what an agent running as its user reads.
+ * FLEET_AGENT_FACTS_DIR points elsewhere (tests, an agent without root).
+ */
+export function localFactsDir(): string {
+  return process.env.FLEET_AGENT_FACTS_DIR || '/etc/fleet/facts.d'
+}
+
+/** Each NAME.json of the facts directory as NAME; a file that is not JSON becomes `{error}`, so a template can say so. */
+export function readLocalFacts(dir: string): Record<string, unknown> {
+  let names: string[]
+  try {
+    names = readdirSync(dir).filter((n) => /^[A-Za-z_][A-Za-z0-9_-]*\.json$/.test(n)).sort()
+  } catch {
+    return {}
+  }
+  const out: Record<string, unknown> = {}
+  for (const n of names) {
+    const text = read(join(dir, n))
+    try {
+      out[n.slice(0, -5)] = JSON.parse(text)
+    } catch {
+      out[n.slice(0, -5)] = {error: `${join(dir, n)} is not valid JSON`}
+    }
+  }
+  return out
+}
+
+/** What `when` conditions and the preflight look at, gathered at the start of a run (and after a step with `refresh_facts`). */
 export function gatherFacts(): HostFacts {
   const os = parseOsRelease(read('/etc/os-release'))
   const idLike = (os.ID_LIKE ?? '').split(/\s+/).filter(Boolean)
@@ -59,5 +89,7 @@ export function gatherFacts(): HostFacts {
       nested,
     },
     boot_id: bootId(),
+    local: readLocalFacts(localFactsDir()),
+    local_facts_dir: localFactsDir(),
   }
 }

@@ -120,7 +120,9 @@ export async function executeRun(p: PreparedRun, hooks: {onStart?: (o: StartOutc
     const started = Date.parse(records.find((r) => r.type === 'run-start')?.ts ?? new Date().toISOString())
     const applied = p.req.mode === 'undo' ? appliedSteps(state) : new Set<string>()
     let failed: {step: string; error?: string} | undefined
-    for (const [i, s] of p.steps.entries()) {
+    const steps = [...p.steps]
+    for (let i = 0; i < steps.length; i++) {
+      const s = steps[i]
       if (done.has(s.step.id)) continue
       const outcome = await executeStep(s, p.req.mode, {
         journal,
@@ -129,13 +131,23 @@ export async function executeRun(p: PreparedRun, hooks: {onStart?: (o: StartOutc
         isRoot: p.facts.is_root,
         user: p.facts.user,
         index: i + 1,
-        total: p.steps.length,
+        total: steps.length,
         rebooted: rebooted.has(s.step.id),
         appliedByHistory: applied.has(s.step.id),
       })
       if (outcome.status === 'failed') {
         failed = {step: s.step.id, error: outcome.error}
         break
+      }
+      if (s.step.refresh_facts) {
+        // The step wrote local facts (a probe's verdict): the steps after it are rendered with them.
+        try {
+          steps.splice(i + 1, Infinity, ...prepareSteps(p.playbook, steps.slice(i + 1).map((x) => x.step), gatherFacts()))
+        } catch (e) {
+          if (!(e instanceof UserError)) throw e
+          failed = {step: s.step.id, error: `after it refreshed the facts: ${e.message}`}
+          break
+        }
       }
     }
     const status: RunStatus = failed ? 'failed' : 'ok'

@@ -136,6 +136,7 @@ function buildStep(y: YamlFile, s: StepSpec, at: PropertyKey[], phase: string | 
       interval_s: s.wait_for.interval ?? DEFAULT_WAIT_INTERVAL_S,
     },
     reboot: s.reboot && {command: s.reboot.command ?? DEFAULT_REBOOT_COMMAND},
+    refresh_facts: s.refresh_facts ?? false,
     line: lineOf(y, at),
   }
 }

@@ -6,10 +6,14 @@ import {shq} from '../shell/quote.js'
  * Jinja2 an Ansible user knows. Two engines: in shell fields (check, run,
  * undo, verify, env) every interpolated value is shell-quoted by the shared
  * helper, so a value can never break out of its word; template files render
- * values as they are. Undefined variables are errors, never empty strings.
+ * values as they are. Undefined variables are errors, never empty strings,
+ * except where the template says what to do without one (Liquid's lenientIf):
+ * `{{ x | default: y }}` and `{% if x %}`, which local facts need before the
+ * step that writes them has run. A step's `when` stays strict, as in Ansible.
  */
-const shell = new Liquid({strictVariables: true, outputEscape: (v: unknown) => shq(stringify(v))})
-const text = new Liquid({strictVariables: true})
+const shell = new Liquid({strictVariables: true, lenientIf: true, outputEscape: (v: unknown) => shq(stringify(v))})
+const text = new Liquid({strictVariables: true, lenientIf: true})
+const condition = new Liquid({strictVariables: true})
 
 function stringify(v: unknown): string {
   if (v === null || v === undefined) return ''
@@ -29,7 +33,7 @@ export function renderText(template: string, scope: Scope): string {
 
 /** A `when` condition: a Liquid expression such as `facts.os.id == "debian" and allow_emulation`. */
 export function evalCondition(expr: string, scope: Scope): boolean {
-  return text.parseAndRenderSync(`{% if ${expr} %}1{% endif %}`, scope) === '1'
+  return condition.parseAndRenderSync(`{% if ${expr} %}1{% endif %}`, scope) === '1'
 }
 
 /** Syntax check without rendering, so a broken template is refused before anything runs. */

@@ -69,6 +69,8 @@ export const stepSchema = z
     template: templateAction.optional(),
     wait_for: waitForAction.optional(),
     reboot: rebootAction.optional(),
+    /** After this step (ok or skipped), gather the facts again and render the steps after it anew: it wrote a local fact they use. */
+    refresh_facts: z.boolean().optional(),
   })
   .strict()
   .superRefine((s, ctx) => {

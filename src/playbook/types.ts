@@ -16,6 +16,8 @@ export interface Step {
   template?: {src: string; dest: string; mode?: string}
   wait_for?: {tcp?: string; command?: string; timeout_s: number; interval_s: number}
   reboot?: {command: string}
+  /** Gather the facts again after this step, and render the steps after it with them. */
+  refresh_facts: boolean
   line: number
 }
 

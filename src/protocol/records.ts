@@ -51,6 +51,14 @@ export const hostFacts = z.object({
     nested: z.boolean(),
   }),
   boot_id: z.string(),
+  /**
+   * Local facts: each `NAME.json` in the agent's facts directory (`local_facts_dir`,
+   * /etc/fleet/facts.d by default) as `local.NAME`, written by steps (a probe's
+   * verdict) and read again after a step with `refresh_facts`. Journaled like every
+   * fact, so they must hold no secret. Optional: older agents had none.
+   */
+  local: z.record(z.string(), z.unknown()).optional(),
+  local_facts_dir: z.string().optional(),
 })
 export type HostFacts = z.infer<typeof hostFacts>
 

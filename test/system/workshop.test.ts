@@ -1,8 +1,10 @@
 /**
  * The workshop playbook (playbooks/workshop.yaml) end to end on this machine, phases preflight,
  * host, infra, bmc and inventory: a real libvirtd (started here when none runs: no systemd),
- * real QEMU under TCG (no /dev/kvm: allow_emulation), virshbmc (python3-pyghmi) as the BMCs,
- * ipmitool. Then the same run again must skip every step, and `agent undo` must leave nothing
+ * real QEMU with whatever the KVM probe (step virt-probe) found to run a guest here, KVM with
+ * some CPU mode or TCG (allow_emulation is set, so either is fine; the test asserts that the
+ * domains follow the probe's verdict, not what this machine has), virshbmc (python3-pyghmi)
+ * as the BMCs, ipmitool. Then the same run again must skip every step, and `agent undo` must leave nothing
  * behind. Bifrost and bootstrap need the internet: test/unit/workshop-playbook.test.ts covers
  * them by dry run.
  *
@@ -14,7 +16,7 @@
  * FLEET_SKIP_SYSTEM=1 skips it.
  */
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -88,12 +90,15 @@ describe.skipIf(skip)('workshop playbook: preflight, host, infra, bmc, inventory
   let workDir = ''
   let consoleDir = ''
   let varsFile = ''
+  let factsDir = ''
+  let kvmBefore: {mode: number; uid: number; gid: number} | undefined
   let bmcPids: number[] = []
   let defaultBefore: {xml: string; active: boolean; autostart: boolean} | undefined
   let ipForwardOrig: string | undefined
   let undone = false
 
-  const runAgent = (args: string[]) => agent([...args, '--playbook', PLAYBOOK, '--vars', varsFile, '--state-dir', stateDir, '--json'], {home})
+  const runAgent = (args: string[]) => agent([...args, '--playbook', PLAYBOOK, '--vars', varsFile, '--state-dir', stateDir, '--json'], {home, env: {FLEET_AGENT_FACTS_DIR: factsDir}})
+  const verdict = () => JSON.parse(readFileSync(join(factsDir, 'virt.json'), 'utf8')) as {usable: boolean; domain_type: string; cpu_mode: string | null; cpu_model: string | null; tried: Array<{label: string; ok: boolean; error: string | null}>}
   const netInfo = async (name: string) => {
     const info = await virsh(uri, ['net-info', name])
     return {active: /^Active:\s+yes/m.test(info), autostart: /^Autostart:\s+yes/m.test(info)}
@@ -129,6 +134,10 @@ describe.skipIf(skip)('workshop playbook: preflight, host, infra, bmc, inventory
     }
     if (!undone) {
       // The playbook's undo did not run to the end: put back what it would have.
+      if (kvmBefore) {
+        chownSync('/dev/kvm', kvmBefore.uid, kvmBefore.gid)
+        chmodSync('/dev/kvm', kvmBefore.mode)
+      }
       rmSync(SYSCTL_FILE, {force: true})
       if (ipForwardOrig !== undefined) writeFileSync(IP_FORWARD, `${ipForwardOrig}\n`)
     }
@@ -144,6 +153,11 @@ describe.skipIf(skip)('workshop playbook: preflight, host, infra, bmc, inventory
     workDir = join(dir, 'work')
     consoleDir = join(dir, 'consoles')
     varsFile = join(dir, 'vars.yaml')
+    factsDir = join(dir, 'facts.d')
+    if (existsSync('/dev/kvm')) {
+      const st = statSync('/dev/kvm')
+      kvmBefore = {mode: st.mode & 0o7777, uid: st.uid, gid: st.gid}
+    }
     libvirt = await startLibvirt()
     uri = libvirt.uri
 
@@ -205,10 +219,19 @@ describe.skipIf(skip)('workshop playbook: preflight, host, infra, bmc, inventory
       expect(byStep[id]?.status, id).toBe('ok')
     }
     expect(byStep['preflight-virt']).toMatchObject({status: 'skipped', reason: 'check'})
+    // The probe tried a real guest: KVM's CPU modes first where there is a /dev/kvm, TCG last.
+    expect(byStep['virt-probe']?.status).toBe('ok')
+    const v = verdict()
+    expect(v.usable).toBe(true)
+    expect(['kvm', 'qemu']).toContain(v.domain_type)
+    expect(v.tried.at(-1)).toMatchObject({ok: true, error: null})
+    expect(v.tried.slice(0, -1).every((t) => !t.ok && t.error)).toBe(true)
+    if (!existsSync('/dev/kvm')) expect(v.tried.map((t) => t.label)).toEqual(['emulation (TCG)'])
+    else expect(v.tried[0]!.label).toBe('host-model')
     expect(byStep['hostname']).toMatchObject({status: 'skipped', reason: 'when'})
     expect(byStep['vbmc-venv']).toMatchObject({status: 'skipped', reason: 'when'})
     const said = records.flatMap((x) => (x.type === 'output' && x.step === 'domains' ? [x.data] : [])).join('')
-    expect(said).toContain('domains use type qemu')
+    expect(said).toContain(`domains use type ${v.domain_type}`)
     bmcPids = NODES.map((n) => Number(readFileSync(join(workDir, 'bmc', `${n.name}.pid`), 'utf8').trim()))
   })
 
@@ -262,11 +285,15 @@ describe.skipIf(skip)('workshop playbook: preflight, host, infra, bmc, inventory
     }
   })
 
-  it('defined two TCG domains, network boot first, three virtio NICs each, serial console to a file, not started', async () => {
+  it("defined two domains as the probe chose, network boot first, three virtio NICs each, serial console to a file, not started", async () => {
+    const v = verdict()
     expect((await names(['list', '--all', '--name'])).filter((d) => NODES.some((n) => n.name === d)).sort()).toEqual(['compute00', 'controller00'])
     for (const n of NODES) {
       const xml = await virsh(uri, ['dumpxml', '--inactive', n.name])
-      expect(xml).toMatch(/^<domain type='qemu'>/)
+      expect(xml).toMatch(new RegExp(`^<domain type='${v.domain_type}'`))
+      if (v.domain_type === 'qemu') expect(xml).not.toContain('<cpu')
+      else if (v.cpu_mode === 'custom') expect(xml).toMatch(new RegExp(`<cpu mode='custom' match='exact' check='none'>\\s*<model fallback='forbid'>${v.cpu_model}</model>`))
+      else expect(xml).toContain(`<cpu mode='${v.cpu_mode}'`)
       expect(xml).toContain(`<uuid>${n.uuid}</uuid>`)
       expect(xml).toContain("<memory unit='KiB'>2097152</memory>")
       expect(xml).toMatch(/<vcpu placement='static'>1<\/vcpu>/)
@@ -322,6 +349,8 @@ describe.skipIf(skip)('workshop playbook: preflight, host, infra, bmc, inventory
       expect(await ipmitool(port, ['power', 'status'], bmc)).toBe('Chassis Power is off')
       expect(await ipmitool(port, ['power', 'on'], bmc)).toBe('Chassis Power Control: Up/On')
       await eventually(`${name} running after IPMI power on`, 15_000, async () => (await state()) === 'running')
+      // The node really runs: its BIOS reaches the serial console log (under KVM in a second or two).
+      await eventually(`${name}'s BIOS on its serial console`, 30_000, async () => readFileSync(join(consoleDir, `${name}_console.log`), 'utf8').includes('SeaBIOS'))
       expect(await virsh(uri, ['domstate', other])).toBe('shut off')
       expect(await ipmitool(port, ['power', 'status'], bmc)).toBe('Chassis Power is on')
       expect(await ipmitool(port, ['power', 'off'], bmc)).toBe('Chassis Power Control: Down/Off')
@@ -330,8 +359,6 @@ describe.skipIf(skip)('workshop playbook: preflight, host, infra, bmc, inventory
     }
     // The password is the var, not virshbmc's built-in one.
     await expect(ipmitool(NODES[0]!.port, ['power', 'status'], {host: BMC_ADDRESS, password: 'password', timeoutS: 1, retries: 1})).rejects.toThrow(/RMCP\+|session/)
-    // The serial console log caught the BIOS of the node that was powered on.
-    expect(readFileSync(join(consoleDir, 'controller00_console.log'), 'utf8')).toContain('SeaBIOS')
   })
 
   it('kept the BMC password out of the journal and the step logs', () => {
@@ -385,6 +412,11 @@ describe.skipIf(skip)('workshop playbook: preflight, host, infra, bmc, inventory
       expect(await netInfo('default')).toEqual({active: defaultBefore.active, autostart: defaultBefore.autostart})
     }
     expect(existsSync(SYSCTL_FILE)).toBe(false)
+    expect(existsSync(join(factsDir, 'virt.json'))).toBe(false)
+    if (kvmBefore) {
+      const st = statSync('/dev/kvm')
+      expect({mode: st.mode & 0o7777, uid: st.uid, gid: st.gid}).toEqual(kvmBefore)
+    }
     expect(readFileSync(IP_FORWARD, 'utf8').trim()).toBe(ipForwardSaved)
     expect(existsSync(workDir)).toBe(false)
     expect(existsSync(consoleDir)).toBe(false)

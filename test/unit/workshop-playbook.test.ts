@@ -6,7 +6,7 @@
  * logic of their own (preflight addresses, the Ironic wait) on real processes.
  */
 import {spawnSync} from 'node:child_process'
-import {chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 
@@ -31,7 +31,12 @@ function varsFile(name: string, lines: string[]): string {
 
 const baseVars = varsFile('base.yaml', ['bmc_password: unit-Secret-9', 'work_dir: /srv/ws'])
 
-function facts(over: {id: string; version: string; kvm: boolean; systemd: boolean}): HostFacts {
+/** The KVM probe's verdict (facts.local.virt) as step virt-probe writes it; none before it ran. */
+type Verdict = {domain_type: 'kvm' | 'qemu'; cpu_mode: string | null; cpu_model: string | null}
+const KVM_HOST_MODEL: Verdict = {domain_type: 'kvm', cpu_mode: 'host-model', cpu_model: null}
+const TCG: Verdict = {domain_type: 'qemu', cpu_mode: null, cpu_model: null}
+
+function facts(over: {id: string; version: string; kvm: boolean; systemd: boolean; virt?: Verdict}): HostFacts {
   return {
     hostname: 'jump01',
     user: 'ubuntu',
@@ -45,6 +50,8 @@ function facts(over: {id: string; version: string; kvm: boolean; systemd: boolea
     has_systemd: over.systemd,
     virt: {kvm_device: over.kvm, cpu_flag: over.kvm, nested: over.kvm},
     boot_id: 'b',
+    local: over.virt ? {virt: {usable: true, ...over.virt}} : {},
+    local_facts_dir: '/etc/fleet/facts.d',
   } as HostFacts
 }
 
@@ -80,8 +87,8 @@ describe('playbooks/workshop.yaml', () => {
     expect(() => loadPlaybook(PLAYBOOK)).toThrow(/vars\.bmc_password.*has no value; give it in the vars file/)
   })
 
-  it('on Ubuntu 24.04 with KVM and systemd: Ubuntu packages, systemd units, kvm domains', () => {
-    const f = facts({id: 'ubuntu', version: '24.04', kvm: true, systemd: true})
+  it('on Ubuntu 24.04 with a KVM that runs host-model and systemd: Ubuntu packages, systemd units, kvm domains', () => {
+    const f = facts({id: 'ubuntu', version: '24.04', kvm: true, systemd: true, virt: KVM_HOST_MODEL})
     const steps = Object.fromEntries(prepareSteps(pb, pb.steps, f).map((p) => [p.step.id, p]))
     expect(steps['packages-ubuntu']!.enabled).toBe(true)
     expect(steps['packages-debian']!.enabled).toBe(false)
@@ -95,10 +102,38 @@ describe('playbooks/workshop.yaml', () => {
     expect(domains.match(/<domain type='kvm'>/g)).toHaveLength(2)
     expect(domains).toContain("<cpu mode='host-model'>")
     expect(scopeFor(pb, f).deploy_timeout).toBe('2400')
+    expect(steps['kvm-access']!.enabled).toBe(true)
+  })
+
+  it('follows the probe, not the device: a named CPU model, host-passthrough, or emulation on a host with /dev/kvm', () => {
+    const domainsWith = (virt?: Verdict) => {
+      const f = facts({id: 'ubuntu', version: '24.04', kvm: true, systemd: true, virt})
+      const steps = Object.fromEntries(prepareSteps(pb, pb.steps, f).map((p) => [p.step.id, p]))
+      return {xml: steps['domains-xml']!.template!.content, scope: scopeFor(pb, f), domains: steps['domains']!.run!}
+    }
+    const custom = domainsWith({domain_type: 'kvm', cpu_mode: 'custom', cpu_model: 'kvm64'})
+    expect(custom.xml.match(/<domain type='kvm'>/g)).toHaveLength(2)
+    expect(custom.xml).toMatch(/<cpu mode='custom' match='exact' check='none'>\s*<model fallback='forbid'>kvm64<\/model>/)
+    expect(custom.xml).not.toContain('host-model')
+    const passthrough = domainsWith({domain_type: 'kvm', cpu_mode: 'host-passthrough', cpu_model: null})
+    expect(passthrough.xml).toContain("<cpu mode='host-passthrough'/>")
+    // /dev/kvm is there but no CPU mode ran a guest, and emulation is allowed: TCG and its waits.
+    const tcg = domainsWith(TCG)
+    expect(tcg.xml.match(/<domain type='qemu'>/g)).toHaveLength(2)
+    expect(tcg.xml).not.toContain('<cpu')
+    expect([tcg.scope.deploy_timeout, tcg.scope.callback_timeout]).toEqual(['7200', '2700'])
+    // Before the probe ran (the up-front render of a first run) the type is unknown, and the
+    // domains step refuses to define anything with it.
+    const before = domainsWith(undefined)
+    expect(before.scope.domain_type).toBe('unknown')
+    const r = spawnSync('bash', ['-c', before.domains], {encoding: 'utf8'})
+    expect(r.status).toBe(1)
+    expect(r.stderr).toContain('No usable verdict of the KVM probe in /etc/fleet/facts.d/virt.json: run the host phase first (step virt-probe).')
+    expect(pb.steps.find((s) => s.id === 'virt-probe')!.refresh_facts).toBe(true)
   })
 
   it('on Debian 12 without KVM or systemd: Debian packages, libvirtd as a daemon, qemu domains, longer waits', () => {
-    const f = facts({id: 'debian', version: '12', kvm: false, systemd: false})
+    const f = facts({id: 'debian', version: '12', kvm: false, systemd: false, virt: TCG})
     const steps = Object.fromEntries(prepareSteps(pb, pb.steps, f).map((p) => [p.step.id, p]))
     expect(steps['packages-debian']!.enabled).toBe(true)
     expect(steps['packages-ubuntu']!.enabled).toBe(false)
@@ -109,6 +144,7 @@ describe('playbooks/workshop.yaml', () => {
     expect(domains.match(/<domain type='qemu'>/g)).toHaveLength(2)
     expect(domains).not.toContain('<cpu')
     expect(scopeFor(pb, f).deploy_timeout).toBe('7200')
+    expect(steps['kvm-access']!.enabled).toBe(false)
   })
 
   it('accepts Ubuntu 24.04, 22.04 and Debian 12 in its OS preflight, and nothing else', () => {
@@ -135,13 +171,19 @@ describe('dry run of the bifrost and bootstrap phases (the exact commands and fi
     'node_ntp_servers: [ntp.room.test]',
   ])
 
+  /** The facts the dry run renders with are pinned: the probe's verdict in a facts directory of the test's own. */
+  const factsDir = join(dir, 'facts.d')
+  mkdirSync(factsDir, {recursive: true})
+  const pinVerdict = (v: Verdict) => writeFileSync(join(factsDir, 'virt.json'), JSON.stringify({usable: true, ...v}))
+
   async function plan(only: string): Promise<{steps: Array<Record<string, any>>; logs: string[]}> {
-    const r = await agent(['run', '--playbook', PLAYBOOK, '--vars', vars, '--only', only, '--dry-run', '--json', '--state-dir', join(dir, 'no-state')], {home: dir})
+    const r = await agent(['run', '--playbook', PLAYBOOK, '--vars', vars, '--only', only, '--dry-run', '--json', '--state-dir', join(dir, 'no-state')], {home: dir, env: {FLEET_AGENT_FACTS_DIR: factsDir}})
     expect(r.code, r.stderr).toBe(0)
     return JSON.parse(r.stdout)
   }
 
   it('installs the pinned Bifrost on br_pxe with the DHCP pool and the image URLs from the vars', async () => {
+    pinVerdict(TCG)
     const {steps, logs} = await plan('bifrost,bootstrap')
     const step = (id: string) => steps.find((s) => s.id === id)!
     expect(steps.map((s) => s.id)).toEqual(['bifrost-checkout', 'bifrost-install', 'bifrost-enroll', 'bifrost-deploy', 'bifrost-wait-active', 'bifrost-ssh', 'bootstrap-vars', 'bootstrap-configure', 'bootstrap-reboot'])
@@ -174,9 +216,12 @@ describe('dry run of the bifrost and bootstrap phases (the exact commands and fi
     expect(enroll.indexOf('inventory.py verify')).toBeLessThan(enroll.indexOf('./bifrost-cli enroll /srv/ws/baremetal.json'))
     expect(step('bifrost-deploy').run).toContain('./bifrost-cli deploy /srv/ws/baremetal.json')
 
-    // This machine has no /dev/kvm: the waits are the emulation ones.
+    // The probe chose emulation: the waits are the emulation ones; with KVM, the short ones.
     const wait = step('bifrost-wait-active').run as string
     expect(wait).toContain('wait_nodes.py --baremetal /opt/stack/bifrost/bin/baremetal --nodes controller00,compute00, --target active --timeout 7200 --callback-timeout 2700')
+    pinVerdict(KVM_HOST_MODEL)
+    const kvmWait = (await plan('bifrost-wait-active')).steps[0]!.run as string
+    expect(kvmWait).toContain('--target active --timeout 2400 --callback-timeout 900')
     expect(wait).toContain('--list-file /srv/ws/baremetal-node-list.txt')
     expect(step('bifrost-ssh').wait_for.command).toMatch(/addrs=\(192\.168\.122\.3 192\.168\.122\.4 \)/)
 
@@ -235,6 +280,115 @@ describe('helper scripts', () => {
     expect(bad.status).toBe(1)
     expect(bad.stderr).toContain('the DHCP pool 192.168.122.200-192.168.123.250 must be an ascending range inside 192.168.122.0/24')
     expect(bad.stderr).toContain('compute00: BMC port 625 is also used by controller00')
+  })
+
+  describe('virt_probe.py: each outcome, against a stand-in `virsh` (the real one is in test/system)', () => {
+    // The stand-in plays libvirt for `virsh create`: a guest whose type (and CPU mode) is in
+    // $RUNS writes the boot sector's marker to the serial log its XML names, one in $SILENT
+    // starts and prints nothing, any other fails as QEMU does on a broken nested KVM.
+    const standIn = join(dir, 'virsh')
+    writeFileSync(
+      standIn,
+      `#!/usr/bin/python3
+import os, re, sys
+args = sys.argv[3:]
+if args[0] == 'domcapabilities':
+    print("<domainCapabilities><cpu><mode name='host-model' supported='yes'>\\n  <model fallback='forbid'>kvm64</model></mode></cpu></domainCapabilities>")
+elif args[0] == 'version':
+    print('Running hypervisor: QEMU 7.2.0')
+elif args[0] == 'create':
+    xml = open(args[1]).read()
+    kind = re.search(r"<domain type='(\\w+)'", xml).group(1)
+    mode = re.search(r"<cpu mode='([\\w-]+)'", xml)
+    what = kind + ('/' + mode.group(1) if mode else '')
+    open(os.environ['LOG'], 'a').write(what + '\\n')
+    if what in os.environ.get('RUNS', '').split(','):
+        open(re.search(r"<serial type='file'><source path=[\\x22\\x27]([^\\x22\\x27]+)", xml).group(1), 'wb').write(b'SeaBIOS\\r\\nFLEET-VIRT-PROBE-OK\\r\\n')
+    elif what not in os.environ.get('SILENT', '').split(','):
+        sys.stderr.write("error: Failed to create domain from x.xml\\nerror: internal error: qemu unexpectedly closed the monitor: 2026-12-01T08:46:51.322583Z qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69\\nqemu-system-x86_64: kvm.c:3183: kvm_buf_set_msrs: Assertion failed.\\n")
+        sys.exit(1)
+`,
+    )
+    chmodSync(standIn, 0o755)
+    const device = join(dir, 'kvm')
+    writeFileSync(device, '')
+    let n = 0
+    const probe = (cmd: string, o: {device?: string; allow: boolean; runs?: string; silent?: string}) => {
+      const case_ = join(dir, `probe-${++n}`)
+      mkdirSync(case_)
+      const env = {
+        ...process.env,
+        VIRSH: standIn,
+        KVM_DEVICE: o.device ?? join(dir, 'no-kvm'),
+        LIBVIRT_URI: 'qemu:///system',
+        ALLOW_EMULATION: String(o.allow),
+        FACTS_FILE: join(case_, 'facts', 'virt.json'),
+        PROBE_TIMEOUT: '1',
+        LOG: join(case_, 'tried'),
+        RUNS: o.runs ?? '',
+        SILENT: o.silent ?? '',
+      }
+      const run = (c: string) => spawnSync(PYTHON, [join(FILES, 'virt_probe.py'), c], {encoding: 'utf8', env, timeout: 30_000})
+      const r = run(cmd)
+      const read = (f: string) => {
+        try {
+          return readFileSync(f, 'utf8')
+        } catch {
+          return undefined
+        }
+      }
+      const verdict = read(env.FACTS_FILE)
+      return {...r, run, tried: (read(env.LOG) ?? '').split('\n').filter(Boolean), verdict: verdict ? JSON.parse(verdict) : undefined}
+    }
+
+    it('a device that works: the first CPU mode that ran the guest, host-model', () => {
+      const r = probe('probe', {device, allow: false, runs: 'kvm/host-model,kvm/custom'})
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.tried).toEqual(['kvm/host-model'])
+      expect(r.verdict).toMatchObject({usable: true, domain_type: 'kvm', accel: 'kvm', cpu_mode: 'host-model', cpu_model: null, error: null})
+      expect(r.run('cached').status).toBe(0)
+    })
+
+    it('a device whose host CPU model fails: the named model host-model is based on', () => {
+      const r = probe('probe', {device, allow: false, runs: 'kvm/custom'})
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.tried).toEqual(['kvm/host-model', 'kvm/host-passthrough', 'kvm/custom'])
+      expect(r.verdict).toMatchObject({domain_type: 'kvm', cpu_mode: 'custom', cpu_model: 'kvm64'})
+      expect(r.verdict.tried[0]).toMatchObject({label: 'host-model', ok: false, error: 'failed to set MSR 0x10a to 0x69'})
+    })
+
+    it('a device that fails: one sentence with QEMU\'s error, the verdict kept for the preflight; TCG when emulation is allowed', () => {
+      const r = probe('probe', {device, allow: false, silent: 'kvm/custom'})
+      expect(r.status).toBe(1)
+      expect(r.stderr.trim().split('\n')).toEqual([
+        'KVM is present (/dev/kvm) but unusable, no guest ran with it (host-model: failed to set MSR 0x10a to 0x69; host-passthrough: failed to set MSR 0x10a to 0x69; CPU model kvm64: the guest started but ran no code within 1 s): use a flavour whose nested virtualisation works, or set allow_emulation: true to run the nodes under QEMU emulation (slow).',
+      ])
+      expect(r.verdict).toMatchObject({usable: false, domain_type: null})
+      expect(r.run('cached').status).toBe(1)
+      // This boot's verdict fails the read-only preflight at once, with the same sentence.
+      const pre = r.run('preflight')
+      expect(pre.status).toBe(1)
+      expect(pre.stderr.trim()).toBe(r.stderr.trim())
+      const allowed = probe('probe', {device, allow: true, runs: 'qemu'})
+      expect(allowed.status, allowed.stderr).toBe(0)
+      expect(allowed.tried).toEqual(['kvm/host-model', 'kvm/host-passthrough', 'kvm/custom', 'qemu'])
+      expect(allowed.verdict).toMatchObject({usable: true, domain_type: 'qemu', accel: 'tcg', cpu_mode: null})
+    })
+
+    it('no device: the preflight says so unless emulation is allowed, and only TCG is tried', () => {
+      const pre = probe('preflight', {allow: false})
+      expect(pre.status).toBe(1)
+      expect(pre.stderr).toMatch(/^No \/dev\/kvm \(CPU virtualisation flag: (yes|no)\): use a flavour with nested virtualisation, or set allow_emulation: true/)
+      expect(probe('preflight', {allow: true}).status).toBe(0)
+      const r = probe('probe', {allow: true, runs: 'qemu'})
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.tried).toEqual(['qemu'])
+      expect(r.verdict).toMatchObject({usable: true, domain_type: 'qemu'})
+      const none = probe('probe', {allow: false})
+      expect(none.status).toBe(1)
+      expect(none.tried).toEqual([])
+      expect(none.stderr).toMatch(/^No \/dev\/kvm/)
+    })
   })
 
   describe('wait_nodes.py against a stand-in `baremetal` (Ironic is not here)', () => {
