@@ -12,6 +12,8 @@
  *   /var/cache/libvirt/qemu afterwards), SIGTERM stops it in well under a second.
  * - Stopping libvirtd does not stop running domains or the dnsmasq of active networks: clean up
  *   domains and networks before calling stop().
+ * - Without udev, /dev/kvm may be 0600 root, and libvirt then re-probes QEMU for ~50 s at every
+ *   call: the helper applies udev's rule before it starts libvirtd, and undoes it (kvm-device.ts).
  *
  * Only daemons this helper started are stopped, by their pid. If `virsh -c qemu:///system` already
  * answers (a system libvirtd, another test file), nothing is started.
@@ -27,6 +29,7 @@ import {randomBytes} from 'node:crypto'
 import {createConnection} from 'node:net'
 import {tmpdir} from 'node:os'
 import {delimiter, join} from 'node:path'
+import {openKvmToQemuGroup, restoreKvm} from './kvm-device.js'
 
 export const SYSTEM_URI = 'qemu:///system'
 
@@ -352,6 +355,7 @@ export async function startLibvirt(opts: StartLibvirtOptions = {}): Promise<Libv
             else await stopRecorded(d)
           }
           rmSync(join(stateDir, DAEMONS_FILE), {force: true})
+          restoreKvm(stateDir)
         })),
     }
   }
@@ -383,11 +387,13 @@ export async function startLibvirt(opts: StartLibvirtOptions = {}): Promise<Libv
       } else {
         await waitFor(`${VIRTLOGD_SOCKET} accepting (virtlogd was already running)`, undefined, 10_000, () => socketAccepts(VIRTLOGD_SOCKET))
       }
+      openKvmToQemuGroup(stateDir)
       const libvirtd = spawnDaemon('libvirtd', stateDir)
       mine.push(libvirtd)
       await waitFor(`${uri} answering`, libvirtd, readyTimeoutMs, () => answers(uri))
     } catch (err) {
       await stopAll()
+      restoreKvm(stateDir)
       throw err
     }
     const recorded: RecordedDaemon[] = mine.map((d) => ({name: d.name, pid: d.child.pid!}))
