@@ -7,11 +7,16 @@ cd "$(dirname "$0")/.."
 # openssh-server + sudo: the local demo/test hosts; bash, procps: the agent's steps and tests;
 # libvirt, qemu, dnsmasq, iptables, ipmitool, pyghmi + python3-libvirt (virshbmc): the
 # workshop playbook's system test against a real libvirtd; ansible-core + pssh: the peers of
-# the benchmarks (bench/, and its smoke test in CI).
+# the benchmarks (bench/, and its smoke test in CI); busybox-static, dropbear-bin, cpio, kmod
+# (depmod), zstd (Ubuntu 24.04's .ko.zst modules): the workshop's ramdisk builder
+# (playbooks/workshop/files/build_ramdisk.sh) and its system test. The builder fetches the kernel
+# package itself at run time with `apt-get download`, which needs apt access (a room has it
+# through its mirror); nothing installs a kernel on this machine.
 packages=(bash procps sudo openssh-server openssh-client
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base iptables iproute2
   ipmitool python3-pyghmi python3-libvirt
-  ansible-core pssh)
+  ansible-core pssh
+  busybox-static dropbear-bin cpio kmod zstd)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

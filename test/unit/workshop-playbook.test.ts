@@ -5,8 +5,8 @@
  * what the vars say: checked on the bundled agent's dry run. Also the helper scripts that have
  * logic of their own (preflight addresses, the Ironic wait) on real processes.
  */
-import {spawnSync} from 'node:child_process'
-import {chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {spawn, spawnSync} from 'node:child_process'
+import {chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 
@@ -75,6 +75,8 @@ describe('playbooks/workshop.yaml', () => {
         'packages-ubuntu',
         'libvirtd-systemd',
         'bifrost-install',
+        'ironic-packages',
+        'ironic-deploy',
         'bifrost-wait-active',
         'bifrost-ssh',
         'bootstrap-configure',
@@ -166,6 +168,7 @@ describe('dry run of the bifrost and bootstrap phases (the exact commands and fi
     'ipa_kernel_url: http://mirror.room.test/ipa/ipa-centos9.kernel',
     'ipa_ramdisk_url: http://mirror.room.test/ipa/ipa-centos9.initramfs',
     'deploy_image_url: http://mirror.room.test/images/noble.img',
+    'deploy_image_checksum_url: http://mirror.room.test/images/SHA256SUMS',
     'dhcp_pool_start: 192.168.122.100',
     'dhcp_pool_end: 192.168.122.150',
     'node_ntp_servers: [ntp.room.test]',
@@ -186,7 +189,7 @@ describe('dry run of the bifrost and bootstrap phases (the exact commands and fi
     pinVerdict(TCG)
     const {steps, logs} = await plan('bifrost,bootstrap')
     const step = (id: string) => steps.find((s) => s.id === id)!
-    expect(steps.map((s) => s.id)).toEqual(['bifrost-checkout', 'bifrost-install', 'bifrost-enroll', 'bifrost-deploy', 'bifrost-wait-active', 'bifrost-ssh', 'bootstrap-vars', 'bootstrap-configure', 'bootstrap-reboot'])
+    expect(steps.filter((s) => s.enabled).map((s) => s.id)).toEqual(['bifrost-checkout', 'bifrost-install', 'bifrost-enroll', 'bifrost-deploy', 'bifrost-wait-active', 'bifrost-ssh', 'bootstrap-vars', 'bootstrap-configure', 'bootstrap-reboot'])
 
     const checkout = step('bifrost-checkout').run as string
     expect(checkout).toContain('dir=/srv/ws/bifrost; version=stable/2024.2')
@@ -205,6 +208,8 @@ describe('dry run of the bifrost and bootstrap phases (the exact commands and fi
       '-e ipa_ramdisk_upstream_url=http://mirror.room.test/ipa/ipa-centos9.initramfs',
       '-e download_custom_deploy_image=true',
       '-e custom_deploy_image_upstream_url=http://mirror.room.test/images/noble.img',
+      '-e custom_deploy_image_checksum_url=http://mirror.room.test/images/SHA256SUMS',
+      '-e custom_deploy_image_checksum_algorithm=sha256',
       `-e ssh_public_key_path=${dir}/.ssh/id_ed25519.pub`,
     ]) {
       expect(install, part).toContain(part)
@@ -223,7 +228,7 @@ describe('dry run of the bifrost and bootstrap phases (the exact commands and fi
     const kvmWait = (await plan('bifrost-wait-active')).steps[0]!.run as string
     expect(kvmWait).toContain('--target active --timeout 2400 --callback-timeout 900')
     expect(wait).toContain('--list-file /srv/ws/baremetal-node-list.txt')
-    expect(step('bifrost-ssh').wait_for.command).toMatch(/addrs=\(192\.168\.122\.3 192\.168\.122\.4 \)/)
+    expect(step('bifrost-ssh').run).toContain('wait_ssh.py --nodes controller00=192.168.122.3,compute00=192.168.122.4, --timeout 7200 --boot-timeout 2700')
 
     const bootstrapVars = JSON.parse(step('bootstrap-vars').template.content)
     expect(step('bootstrap-vars').template.dest).toBe('/srv/ws/bootstrap-vars.json')
@@ -246,6 +251,31 @@ describe('dry run of the bifrost and bootstrap phases (the exact commands and fi
       expect(cmd).toContain(`--tags ${tag} ${FILES}/bootstrap.yml`)
     }
     expect(logs).toEqual(expect.arrayContaining(['/tmp/logs', '/var/log/libvirt/qemu', '/var/log/ironic', '/srv/ws/baremetal-node-list.txt', '/var/lib/misc/dnsmasq.leases']))
+  })
+
+  it('ironic_provider packages: the distribution\'s Ironic set up like Bifrost\'s, the same waits, no Bifrost step', async () => {
+    pinVerdict(TCG)
+    const pkgVars = varsFile('packages.yaml', ['bmc_password: dry-Secret-7', 'work_dir: /srv/ws', 'ironic_provider: packages', 'deploy_mode: ramdisk', 'dhcp_pool_start: 192.168.122.100', 'dhcp_pool_end: 192.168.122.150'])
+    const r = await agent(['run', '--playbook', PLAYBOOK, '--vars', pkgVars, '--only', 'bifrost', '--dry-run', '--json', '--state-dir', join(dir, 'no-state')], {home: dir, env: {FLEET_AGENT_FACTS_DIR: factsDir}})
+    expect(r.code, r.stderr).toBe(0)
+    const steps = JSON.parse(r.stdout).steps as Array<Record<string, any>>
+    const step = (id: string) => steps.find((s) => s.id === id)!
+    expect(steps.filter((s) => s.enabled).map((s) => s.id)).toEqual([
+      'ironic-packages', 'ironic-dirs', 'ironic-config', 'ironic-db', 'ironic-ramdisk', 'ironic-dhcp-hosts', 'ironic-dnsmasq-config', 'ironic-services', 'ironic-enroll', 'ironic-deploy', 'bifrost-wait-active', 'bifrost-ssh',
+    ])
+    expect(step('ironic-packages').run).toContain('install --no-install-recommends "${pkgs[@]}"')
+    expect(step('ironic-packages').run).toMatch(/pkgs=\(ironic-api ironic-conductor python3-ironicclient /)
+    const conf = step('ironic-config').template.content as string
+    for (const line of ['auth_strategy = noauth', 'rpc_transport = none', 'enabled_hardware_types = ipmi', 'default_deploy_interface = ramdisk', 'automated_clean = false', 'connection = sqlite:////srv/ws/ironic/state/ironic.sqlite', 'http_url = http://192.168.122.1:8088', 'default_boot_mode = bios', 'dhcp_provider = none', 'deploy_callback_timeout = 2700']) {
+      expect(conf, line).toContain(line)
+    }
+    const dnsmasq = step('ironic-dnsmasq-config').template.content as string
+    for (const line of ['interface=br_pxe', 'dhcp-range=192.168.122.100,192.168.122.150,12h', 'dhcp-hostsfile=/srv/ws/ironic/dhcp-hosts', 'dhcp-boot=tag:ipxe,http://192.168.122.1:8088/boot.ipxe', 'port=0']) {
+      expect(dnsmasq, line).toContain(line)
+    }
+    expect(step('ironic-services').run).toContain('ironic --config-file "$dir/ironic.conf"')
+    expect(step('bifrost-wait-active').run).toContain('wait_nodes.py --baremetal /srv/ws/ironic/baremetal --nodes controller00,compute00, --target active')
+    expect(JSON.stringify(steps)).not.toContain('dry-Secret-7')
   })
 
   it('sets up virtualbmc by default, with the BMC password redacted from the plan', async () => {
@@ -361,7 +391,7 @@ elif args[0] == 'create':
       const r = probe('probe', {device, allow: false, silent: 'kvm/custom'})
       expect(r.status).toBe(1)
       expect(r.stderr.trim().split('\n')).toEqual([
-        'KVM is present (/dev/kvm) but unusable, no guest ran with it (host-model: failed to set MSR 0x10a to 0x69; host-passthrough: failed to set MSR 0x10a to 0x69; CPU model kvm64: the guest started but ran no code within 1 s): use a flavour whose nested virtualisation works, or set allow_emulation: true to run the nodes under QEMU emulation (slow).',
+        'KVM is present (/dev/kvm) but unusable, no guest ran with it (host-model: failed to set MSR 0x10a to 0x69; host-passthrough: failed to set MSR 0x10a to 0x69; CPU model kvm64: the guest started but printed nothing within 1 s): use a flavour whose nested virtualisation works, or set allow_emulation: true to run the nodes under QEMU emulation (slow).',
       ])
       expect(r.verdict).toMatchObject({usable: false, domain_type: null})
       expect(r.run('cached').status).toBe(1)
@@ -389,6 +419,90 @@ elif args[0] == 'create':
       expect(none.tried).toEqual([])
       expect(none.stderr).toMatch(/^No \/dev\/kvm/)
     })
+  })
+
+  it.skipIf(process.getuid?.() !== 0)("virt_probe.py kvm-access: a device libvirt's QEMU user cannot open is opened to group kvm, and undo puts it back", () => {
+    // A real permission check: the script forks, becomes libvirt-qemu and opens the file.
+    const d = mkdtempSync(join(tmpdir(), 'fleet-kvm-access-'))
+    try {
+      chmodSync(d, 0o755)
+      const device = join(d, 'kvm')
+      writeFileSync(device, '', {mode: 0o600})
+      mkdirSync(join(d, 'state'))
+      const run = (action: string) => spawnSync(PYTHON, [join(FILES, 'virt_probe.py'), 'kvm-access', action], {encoding: 'utf8', env: {...process.env, KVM_DEVICE: device, QEMU_USER: 'libvirt-qemu', STATE_DIR: join(d, 'state')}})
+      const kvmGid = Number(readFileSync('/etc/group', 'utf8').split('\n').find((l) => l.startsWith('kvm:'))!.split(':')[2])
+      expect(run('check').status).toBe(1)
+      expect(run('fix').status).toBe(0)
+      expect([statSync(device).mode & 0o777, statSync(device).gid]).toEqual([0o660, kvmGid])
+      expect(run('check').status).toBe(0)
+      expect(run('undo').status).toBe(0)
+      expect([statSync(device).mode & 0o777, statSync(device).gid]).toEqual([0o600, 0])
+      expect(run('check').status).toBe(1)
+    } finally {
+      rmSync(d, {recursive: true, force: true})
+    }
+  })
+
+  it.skipIf(process.getuid?.() !== 0)('preflight.py ports: a TCP port another process holds is named with its owner; the playbook\'s own servers are not', async () => {
+    const {createServer} = await import('node:net')
+    const server = createServer()
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const taken = (server.address() as {port: number}).port
+    const work = mkdtempSync(join(tmpdir(), 'fleet-ports-'))
+    const ours = spawn(PYTHON, ['-m', 'http.server', '0', '--bind', '127.0.0.1', '--directory', work], {stdio: ['ignore', 'pipe', 'ignore']})
+    try {
+      const oursPort = await new Promise<number>((resolve) => ours.stdout.on('data', (d) => {
+        const m = String(d).match(/port (\d+)/)
+        if (m) resolve(Number(m[1]))
+      }))
+      const check = () =>
+        spawnSync(PYTHON, [join(FILES, 'preflight.py'), 'ports'], {
+          encoding: 'utf8',
+          env: {...process.env, WORK_DIR: work, UDP_PORTS_JSON: '[]', TCP_PORTS_JSON: JSON.stringify([{port: taken, what: 'the Ironic API'}, {port: oursPort, what: 'the HTTP server of the boot files'}])},
+        })
+      const r = check()
+      expect(r.status).toBe(1)
+      expect(r.stderr.trim().split('\n')).toEqual([`TCP port ${taken} (the Ironic API) is already taken by node (pid ${process.pid}) at 127.0.0.1:${taken}; stop it (for a stray dnsmasq: find its service and stop it) so the workshop can use the port.`])
+      server.close()
+      await new Promise((r) => setTimeout(r, 100))
+      expect(check().status).toBe(0)
+    } finally {
+      server.close()
+      ours.kill()
+      rmSync(work, {recursive: true, force: true})
+    }
+  })
+
+  it('wait_ssh.py: waits for the SSH banner, and names a silent node with the end of its console log', async () => {
+    const {createServer} = await import('node:net')
+    // The script reads 4 bytes and hangs up: a reset the server need not hear about.
+    const server = createServer((c) => c.on('error', () => {}).end('SSH-2.0-stand-in\r\n'))
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const port = (server.address() as {port: number}).port
+    const consoles = join(dir, 'consoles')
+    mkdirSync(consoles, {recursive: true})
+    writeFileSync(join(consoles, 'compute00_console.log'), '\x1b[2JSeaBIOS (version 1.16.2)\r\nBooting from ROM...\r\niPXE initialising devices...\r\nNo more network devices\r\n')
+    const wait = (nodes: string) =>
+      new Promise<{status: number | null; stdout: string; stderr: string}>((resolve) => {
+        const c = spawn(PYTHON, [join(FILES, 'wait_ssh.py'), '--nodes', nodes, '--port', String(port), '--timeout', '30', '--boot-timeout', '1', '--interval', '0.2', '--console-dir', consoles])
+        let stdout = ''
+        let stderr = ''
+        c.stdout.on('data', (d) => (stdout += d))
+        c.stderr.on('data', (d) => (stderr += d))
+        c.on('close', (status) => resolve({status, stdout, stderr}))
+      })
+    try {
+      const ok = await wait('controller00=127.0.0.1,')
+      expect(ok.status, ok.stderr).toBe(0)
+      expect(ok.stdout).toContain('every node answers SSH: controller00 (127.0.0.1)')
+      const t = Date.now()
+      const bad = await wait('controller00=127.0.0.1,compute00=127.0.0.9,')
+      expect(bad.status).toBe(1)
+      expect(Date.now() - t).toBeLessThan(15_000)
+      expect(bad.stderr.trim()).toBe(`compute00: 127.0.0.9 does not answer SSH after 1s; its console log (${consoles}/compute00_console.log) ends with: SeaBIOS (version 1.16.2) | Booting from ROM... | iPXE initialising devices... | No more network devices`)
+    } finally {
+      server.close()
+    }
   })
 
   describe('wait_nodes.py against a stand-in `baremetal` (Ironic is not here)', () => {

@@ -3,7 +3,7 @@
 (what is wrong and what to fix) on stderr and exits 1, or exits 0 silently when all is well.
 
     preflight.py subnets    NETWORKS_JSON: [{role, name, address, prefix, bridge}]
-    preflight.py ports      UDP_PORTS_JSON: [{port, what}], WORK_DIR
+    preflight.py ports      UDP_PORTS_JSON, TCP_PORTS_JSON (optional): [{port, what}], WORK_DIR
     preflight.py urls       URLS_JSON: [url, ...]
     preflight.py addresses  NETWORKS_JSON, NODES_JSON, BMC_ADDRESS, DHCP_POOL_START, DHCP_POOL_END
 
@@ -81,38 +81,43 @@ def cmdline(pid):
 
 def ports():
     work_dir = os.environ['WORK_DIR']
-    wanted = {int(p['port']): p['what'] for p in env_json('UDP_PORTS_JSON')}
     our_bmcs = {pid_of(p) for p in glob.glob(os.path.join(work_dir, 'bmc', '*.pid'))} - {0}
     bifrost_installed = os.path.exists(os.path.join(work_dir, 'bifrost-installed'))
-    r = subprocess.run(['ss', '-H', '-u', '-a', '-n', '-p'], capture_output=True, text=True, check=True)
     problems = []
-    seen = set()
-    for line in r.stdout.splitlines():
-        cols = line.split()
-        if len(cols) < 5:
+    for proto, var in (('udp', 'UDP_PORTS_JSON'), ('tcp', 'TCP_PORTS_JSON')):
+        if var not in os.environ:
             continue
-        port = cols[3].rsplit(':', 1)[-1]
-        if not port.isdigit() or int(port) not in wanted:
-            continue
-        users = re.findall(r'\("([^"]+)",pid=(\d+)', line)
-        ok = bool(users)
-        for name, pid in users:
-            cmd = cmdline(int(pid))
-            if name == 'dnsmasq' and '/var/lib/libvirt/dnsmasq/' in cmd:
-                continue  # a libvirt network's own dnsmasq (mgmt, ext, or `default` until the host phase removes it)
-            if int(pid) in our_bmcs or 'vbmcd' in cmd or 'virshbmc_bound.py' in cmd:
-                continue  # this playbook's own BMCs (a second run)
-            if bifrost_installed and name in ('dnsmasq', 'in.tftpd', 'ironic', 'ironic-conductor'):
-                continue  # Bifrost's own DHCP/TFTP, installed by this playbook
-            ok = False
-        if ok:
-            continue
-        p = int(port)
-        if p in seen:
-            continue
-        seen.add(p)
-        owner = ', '.join(f'{n} (pid {pid})' for n, pid in users) or 'an unknown process (run the preflight as root to see it)'
-        problems.append(f'UDP port {p} ({wanted[p]}) is already taken by {owner} at {cols[3]}; stop it (for a stray dnsmasq: find its service and stop it) so the workshop can use the port.')
+        wanted = {int(p['port']): p['what'] for p in env_json(var)}
+        r = subprocess.run(['ss', '-H', '-u' if proto == 'udp' else '-t', '-a' if proto == 'udp' else '-l', '-n', '-p'], capture_output=True, text=True, check=True)
+        seen = set()
+        for line in r.stdout.splitlines():
+            cols = line.split()
+            if len(cols) < 5:
+                continue
+            port = cols[3].rsplit(':', 1)[-1]
+            if not port.isdigit() or int(port) not in wanted:
+                continue
+            users = re.findall(r'\("([^"]+)",pid=(\d+)', line)
+            ok = bool(users)
+            for name, pid in users:
+                cmd = cmdline(int(pid))
+                if name == 'dnsmasq' and '/var/lib/libvirt/dnsmasq/' in cmd:
+                    continue  # a libvirt network's own dnsmasq (mgmt, ext, or `default` until the host phase removes it)
+                if int(pid) in our_bmcs or 'vbmcd' in cmd or 'virshbmc_bound.py' in cmd:
+                    continue  # this playbook's own BMCs (a second run)
+                if work_dir in cmd:
+                    continue  # this playbook's own Ironic, dnsmasq or boot-file server (ironic_provider packages)
+                if bifrost_installed and name in ('dnsmasq', 'in.tftpd', 'ironic', 'ironic-conductor', 'nginx'):
+                    continue  # Bifrost's own DHCP/TFTP/API/HTTP, installed by this playbook
+                ok = False
+            if ok:
+                continue
+            p = int(port)
+            if p in seen:
+                continue
+            seen.add(p)
+            owner = ', '.join(f'{n} (pid {pid})' for n, pid in users) or 'an unknown process (run the preflight as root to see it)'
+            problems.append(f'{proto.upper()} port {p} ({wanted[p]}) is already taken by {owner} at {cols[3]}; stop it (for a stray dnsmasq: find its service and stop it) so the workshop can use the port.')
     return problems
 
 

@@ -3,8 +3,10 @@
 
 A /dev/kvm that exists says little: on a jumphost whose flavour's nested virtualisation is broken
 QEMU aborts at once ("failed to set MSR 0x10a") with the host's CPU model, or starts a guest that
-never runs. So a throwaway transient domain, built like the workshop's domains (same machine type,
-accelerator and <cpu>), boots a 512-byte boot sector that writes a marker to the serial port; the
+never runs, or runs SeaBIOS and then hangs in iPXE. So a throwaway transient domain, built like
+the workshop's domains (same machine type, accelerator and <cpu>, a virtio NIC whose iPXE ROM
+network-boots first, on user-mode networking), then boots a 512-byte boot sector that enters
+64-bit mode, touches every MiB of a node's memory and writes a marker to the serial port; the
 first CPU mode whose guest prints the marker within the timeout wins. Without one, TCG (domain
 type qemu) when emulation is allowed, else one sentence with QEMU's error.
 
@@ -19,7 +21,7 @@ type qemu) when emulation is allowed, else one sentence with QEMU's error.
                               and libvirt then re-probes QEMU for ~50 s at every domain start)
 
 Environment: LIBVIRT_URI, ALLOW_EMULATION (true/false), FACTS_FILE, MACHINE_TYPE, PROBE_TIMEOUT
-(seconds per try), QEMU_USER, STATE_DIR (kvm-access: where the original owner and mode are kept);
+(seconds per try), PROBE_MEM_MB (the guest's memory: a node's), QEMU_USER, STATE_DIR (kvm-access: where the original owner and mode are kept);
 KVM_DEVICE and VIRSH only for tests.
 """
 import grp
@@ -38,6 +40,7 @@ import time
 from xml.sax.saxutils import escape, quoteattr
 
 MARKER = b'FLEET-VIRT-PROBE-OK'
+CPU_MARKER = b'FLEET-VIRT-PROBE-CPU'
 KVM = os.environ.get('KVM_DEVICE', '/dev/kvm')  # the unit tests point these at stand-ins
 VIRSH = os.environ.get('VIRSH', 'virsh')
 QEMU = '/usr/bin/qemu-system-x86_64'
@@ -50,27 +53,83 @@ def env(name, default=None):
     return value
 
 
-def boot_sector():
-    """Real-mode code at 0x7c00: print MARKER on COM1 (0x3f8), try an ACPI power-off, halt."""
-    msg = MARKER + b'\r\n\0'
-    code = bytearray(b'\xfa\xfc\x31\xc0\x8e\xd8')  # cli; cld; xor ax,ax; mov ds,ax
-    code += b'\xba\xf8\x03'  # mov dx,0x3f8
-    si_at = len(code)
-    code += b'\xbe\x00\x00'  # mov si,msg
-    loop = len(code)
-    code += b'\xac\x84\xc0'  # lodsb; test al,al
-    jz_at = len(code)
-    code += b'\x74\x00'  # jz done
-    code += b'\xee'  # out dx,al
-    code += bytes([0xeb, (loop - (len(code) + 2)) & 0xff])  # jmp loop
-    code[jz_at + 1] = len(code) - (jz_at + 2)
-    code += b'\xba\x04\x06\xb8\x00\x20\xef'  # mov dx,0x604; mov ax,0x2000; out dx,ax (q35 PM1a_CNT: S5)
-    code += b'\xba\x04\xb0\xef'  # mov dx,0xb004; out dx,ax (piix4 PM1a_CNT)
-    hlt = len(code)
-    code += b'\xf4' + bytes([0xeb, (hlt - (len(code) + 3)) & 0xff])  # hlt; jmp hlt
-    struct.pack_into('<H', code, si_at + 1, 0x7c00 + len(code))
-    code += msg
-    return bytes(code).ljust(510, b'\0') + b'\x55\xaa'
+def boot_sector(mem_mb=2048):
+    """The disk the probe guest boots once its NIC's iPXE found nothing on the network (the iPXE
+    ROM runs first, as on the nodes, and is where a broken nested KVM shows itself here):
+    512 bytes of x86 at 0x7c00 that do in a second what the nodes' firmware and kernel need:
+    print CPU_MARKER on COM1 in real mode; wait for five ticks of the BIOS timer (IRQ 0, so
+    interrupts arrive); build identity page tables for the first 2 GiB (2 MiB pages), switch
+    straight to 64-bit long mode (PAE, EFER.LME by wrmsr, paging); write and read back a word in
+    every MiB of the guest's memory (mem_mb, as much as a node has); print MARKER from 64-bit
+    code; then try an ACPI power-off. On this machine kind's broken nested KVM the CPU model
+    kvm64 passes all of it but the memory above the first MiBs, where its vCPU spins in the host
+    kernel, as iPXE and Linux do there once they move up: SeaBIOS's banner alone proves nothing."""
+    top = min(mem_mb, 2047) << 20  # below 2^31: an imm32 that sign-extends to itself
+    parts = []  # bytes, or (kind, label) placeholders patched once the labels are known
+    labels = {}
+
+    def emit(*items):
+        parts.extend(items)
+
+    def label(name):
+        labels[name] = sum(len(p) if isinstance(p, bytes) else {'abs16': 2, 'abs32': 4, 'rel16': 2, 'rel8': 1}[p[0]] for p in parts)
+
+    emit(b'\xfa\xfc\x31\xc0\x8e\xd8\x8e\xc0\x8e\xd0\xbc\x00\x7c')  # cli; cld; ds=es=ss=0; sp=0x7c00
+    emit(b'\xba\xf8\x03\xbe', ('abs16', 'msg1'), b'\xe8', ('rel16', 'print'))  # dx=COM1; si=msg1; call print
+    emit(b'\xfb\x8b\x1e\x6c\x04')  # sti; mov bx,[0x46c]
+    label('wait')
+    emit(b'\xf4\xa1\x6c\x04\x29\xd8\x83\xf8\x05\x72', ('rel8', 'wait'))  # hlt; ax=[0x46c]-bx; jb wait while < 5
+    emit(b'\xfa')  # cli: no IDT in long mode
+    emit(b'\xbf\x00\x10\x66\x31\xc0\xb9\x00\x10\xf3\x66\xab')  # di=0x1000; eax=0; cx=4096; rep stosd (4 pages)
+    emit(b'\xc7\x06\x00\x10\x03\x20')  # PML4[0] = 0x2000 | present | rw
+    emit(b'\xc7\x06\x00\x20\x03\x30')  # PDPT[0] = 0x3000 | present | rw (0-1 GiB)
+    emit(b'\xc7\x06\x08\x20\x03\x40')  # PDPT[1] = 0x4000 | present | rw (1-2 GiB)
+    emit(b'\xbf\x00\x30\x66\xb8\x83\x00\x00\x00\xb9\x00\x04')  # di=0x3000; eax=0x83; cx=1024
+    label('fill')
+    emit(b'\x66\xab\x83\xc7\x04\x66\x05\x00\x00\x20\x00\xe2', ('rel8', 'fill'))  # PD[i] = i * 2 MiB | PS | rw | present
+    emit(b'\x66\xb8\x20\x00\x00\x00\x0f\x22\xe0')  # cr4 = PAE
+    emit(b'\x66\xb8\x00\x10\x00\x00\x0f\x22\xd8')  # cr3 = 0x1000
+    emit(b'\x66\xb9\x80\x00\x00\xc0\x0f\x32\x0d\x00\x01\x0f\x30')  # EFER |= LME (rdmsr/wrmsr 0xc0000080)
+    emit(b'\x0f\x01\x16', ('abs16', 'gdtr'))  # lgdt [gdtr]
+    emit(b'\x0f\x20\xc0\x66\x0d\x01\x00\x00\x80\x0f\x22\xc0')  # cr0 |= PE | PG
+    emit(b'\xea', ('abs16', 'long'), b'\x08\x00')  # jmp 0x08:long
+    label('print')
+    emit(b'\xac\x84\xc0\x74\x03\xee\xeb\xf8\xc3')  # lodsb; test al,al; jz ret; out dx,al; jmp print; ret
+    label('long')  # 64-bit code from here
+    emit(b'\x48\xc7\xc7\x00\x00\x10\x00\x48\xc7\xc1', struct.pack('<I', top))  # rdi = 1 MiB; rcx = top
+    label('touch')
+    emit(b'\x48\x89\x3f\x48\x39\x3f\x75', ('rel8', 'stop'))  # [rdi] = rdi; jne stop unless it reads back
+    emit(b'\x48\x81\xc7\x00\x00\x10\x00\x48\x39\xcf\x72', ('rel8', 'touch'))  # next MiB, below top
+    emit(b'\x66\xba\xf8\x03\xbe', ('abs32', 'msg2'))  # mov dx,0x3f8; mov esi,msg2
+    emit(b'\xac\x84\xc0\x74\x03\xee\xeb\xf8')  # the same print loop, in 64-bit mode
+    emit(b'\x66\xba\x04\x06\x66\xb8\x00\x20\x66\xef')  # out 0x604, 0x2000 (q35 PM1a_CNT: S5)
+    emit(b'\x66\xba\x04\xb0\x66\xef')  # out 0xb004 (piix4 PM1a_CNT)
+    label('stop')
+    emit(b'\xf4\xeb\xfd')  # hlt; jmp hlt
+    label('gdt')
+    emit(b'\0' * 8, b'\x00\x00\x00\x00\x00\x9a\x20\x00')  # null; 64-bit code segment (P, DPL 0, exec/read, L)
+    label('gdtr')
+    emit(b'\x0f\x00', ('abs32', 'gdt'))
+    label('msg1')
+    emit(CPU_MARKER + b'\r\n\0')
+    label('msg2')
+    emit(MARKER + b'\r\n\0')
+    out = bytearray()
+    for p in parts:
+        if isinstance(p, bytes):
+            out += p
+            continue
+        kind, name = p
+        if kind == 'abs16':
+            out += struct.pack('<H', 0x7c00 + labels[name])
+        elif kind == 'abs32':
+            out += struct.pack('<I', 0x7c00 + labels[name])
+        elif kind == 'rel16':
+            out += struct.pack('<h', labels[name] - (len(out) + 2))
+        else:
+            out += struct.pack('<b', labels[name] - (len(out) + 1))
+    assert len(out) <= 510, len(out)
+    return bytes(out).ljust(510, b'\0') + b'\x55\xaa'
 
 
 def virsh(*args, timeout=120):
@@ -118,18 +177,20 @@ def qemu_error(stderr):
 
 def try_guest(dom_type, mode, model, timeout):
     """Start one throwaway guest; (True, None) when it ran the boot sector, else (False, why)."""
+    mem = int(env('PROBE_MEM_MB', '2048'))  # as much as a node has: only the pages touched are used
     work = tempfile.mkdtemp(prefix='fleet-virt-probe-')
     os.chmod(work, 0o755)  # libvirt's QEMU user reads the disk and writes the serial log
     name = f'fleet-virt-probe-{os.getpid()}'
     disk, serial = os.path.join(work, 'probe.img'), os.path.join(work, 'serial.log')
     with open(disk, 'wb') as f:
-        f.write(boot_sector().ljust(1 << 20, b'\0'))
-    xml = f"""<domain type='{dom_type}'><name>{name}</name><memory unit='MiB'>32</memory><vcpu>1</vcpu>
-  <os><type arch='x86_64' machine={quoteattr(env('MACHINE_TYPE', 'pc'))}>hvm</type><boot dev='hd'/><bios useserial='yes'/></os>
+        f.write(boot_sector(mem).ljust(1 << 20, b'\0'))
+    xml = f"""<domain type='{dom_type}'><name>{name}</name><memory unit='MiB'>{mem}</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64' machine={quoteattr(env('MACHINE_TYPE', 'pc'))}>hvm</type><boot dev='network'/><boot dev='hd'/><bios useserial='yes'/></os>
   {cpu_xml(mode, model)}
   <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
   <devices>
     <disk type='file' device='disk'><driver name='qemu' type='raw'/><source file={quoteattr(disk)}/><target dev='hda' bus='ide'/></disk>
+    <interface type='user'><model type='virtio'/></interface>
     <serial type='file'><source path={quoteattr(serial)}/><target port='0'/></serial>
   </devices>
 </domain>"""
@@ -141,15 +202,23 @@ def try_guest(dom_type, mode, model, timeout):
         if r.returncode != 0:
             return False, qemu_error(r.stderr)
         deadline = time.monotonic() + timeout
+        seen = b''
         while time.monotonic() < deadline:
             try:
                 with open(serial, 'rb') as f:
-                    if MARKER in f.read():
-                        return True, None
+                    seen = f.read()
+                if MARKER in seen:
+                    return True, None
             except OSError:
                 pass
             time.sleep(0.2)
-        return False, f'the guest started but ran no code within {timeout} s'
+        if CPU_MARKER in seen:
+            return False, f'the guest ran code but did not reach 64-bit mode with timer interrupts within {timeout} s'
+        if b'starting execution' in seen and b'initialising devices' not in seen:
+            return False, f'iPXE, the network boot firmware the nodes start with, hung as it started (no progress in {timeout} s)'
+        if seen.strip():
+            return False, f'the guest\'s firmware started but its boot never reached the probe\'s code within {timeout} s'
+        return False, f'the guest started but printed nothing within {timeout} s'
     finally:
         virsh('destroy', name, timeout=60)
         shutil.rmtree(work, ignore_errors=True)
@@ -185,7 +254,7 @@ def verdict_sentence(tried, allow_emulation):
 
 def probe():
     allow = env('ALLOW_EMULATION') == 'true'
-    timeout = int(env('PROBE_TIMEOUT', '20'))
+    timeout = int(env('PROBE_TIMEOUT', '45'))
     tried = []
     choice = None
     for dom_type, mode, model in candidates(allow):

@@ -3,19 +3,40 @@
 
     wait_nodes.py --baremetal BIN --nodes controller00,compute00 [--target active]
                   [--timeout 3600] [--callback-timeout 1800] [--interval 10]
-                  [--list-file FILE] [--once]
+                  [--list-file FILE] [--console-dir DIR] [--once]
 
 Fails at once when a node is in `deploy failed`, `clean failed`, `error` (or another
 `... failed` state) or in maintenance, and when a node stays in `wait call-back` longer than
 --callback-timeout (the deploy ramdisk never called back: the node did not PXE boot). Each
-poll rewrites --list-file with `baremetal node list`, for `fleet collect-logs`.
+poll rewrites --list-file with `baremetal node list`, for `fleet collect-logs`. With
+--console-dir, a failing node's message ends with the last lines of its serial console log
+(DIR/NAME_console.log: SeaBIOS, iPXE, the ramdisk), which say how far it got.
 --once looks once: exit 0 when every node is already there (a step's check).
 """
 import argparse
 import json
+import os
+import re
 import subprocess
 import sys
 import time
+
+
+def console_tail(console_dir, name, lines=5):
+    """The last lines of a node's serial console, terminal escapes removed, as one clause."""
+    if not console_dir:
+        return ''
+    path = os.path.join(console_dir, f'{name}_console.log')
+    try:
+        with open(path, 'rb') as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(0, f.tell() - 16384))
+            text = f.read().decode('utf-8', 'replace')
+    except OSError:
+        return f' (no console log at {path}: the node never powered on)'
+    text = re.sub(r'\x1b\[[0-9;?]*[A-Za-z]|\x1b.|\r', '', text)
+    last = [l.strip() for l in text.split('\n') if l.strip()][-lines:]
+    return f'; its console log ({path}) ends with: ' + ' | '.join(last) if last else f'; its console log ({path}) is empty: the node never reached its BIOS'
 
 
 def show(bm, name):
@@ -42,6 +63,7 @@ def main():
     ap.add_argument('--callback-timeout', type=float, default=1800)
     ap.add_argument('--interval', type=float, default=10)
     ap.add_argument('--list-file')
+    ap.add_argument('--console-dir')
     ap.add_argument('--once', action='store_true')
     args = ap.parse_args()
     names = [n for n in args.nodes.split(',') if n]
@@ -76,7 +98,7 @@ def main():
             return 1
         if problems:
             for p in problems:
-                print(p, file=sys.stderr)
+                print(p + console_tail(args.console_dir, p.split(':', 1)[0]), file=sys.stderr)
             return 1
         if time.monotonic() > deadline:
             print(f'not all nodes reached {args.target!r} within {int(args.timeout)}s: {summary}', file=sys.stderr)
