@@ -11,12 +11,16 @@ cd "$(dirname "$0")/.."
 # (depmod), zstd (Ubuntu 24.04's .ko.zst modules): the workshop's ramdisk builder
 # (playbooks/workshop/files/build_ramdisk.sh) and its system test. The builder fetches the kernel
 # package itself at run time with `apt-get download`, which needs apt access (a room has it
-# through its mirror); nothing installs a kernel on this machine.
+# through its mirror); nothing installs a kernel on this machine. ironic-api, ironic-conductor,
+# python3-ironicclient: the workshop's `ironic_provider: packages` system test; their services
+# are kept from starting during the install (a policy-rc.d, as the playbook's ironic-packages
+# step does), so no Ironic with its stock configuration runs here.
 packages=(bash procps sudo openssh-server openssh-client
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base iptables iproute2
   ipmitool python3-pyghmi python3-libvirt
   ansible-core pssh
-  busybox-static dropbear-bin cpio kmod zstd)
+  busybox-static dropbear-bin cpio kmod zstd
+  ironic-api ironic-conductor python3-ironicclient)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
@@ -27,6 +31,10 @@ if ((${#missing[@]})); then
     exit 1
   fi
   echo "setup: installing ${missing[*]}"
+  pol=/usr/sbin/policy-rc.d keep=
+  if [ -e "$pol" ]; then keep=$(mktemp); cp -a "$pol" "$keep"; fi
+  printf '#!/bin/sh\nexit 101\n' > "$pol"; chmod 0755 "$pol"
+  trap 'if [ -n "$keep" ]; then mv -f "$keep" "$pol"; else rm -f "$pol"; fi' EXIT
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
