@@ -74,7 +74,7 @@ async function decide(p: PreparedStep, mode: RunMode, ctx: StepContext, out: Ste
     const c = await quietCheck(p.check, p.env, sudo, out)
     if (c.sudoNeedsPassword) return {status: 'failed', exit_code: c.code, attempts: 0, error: sudoMessage(ctx.user)}
     if (c.code === 0) return skipped('check', 0)
-  } else if (p.template && fileUpToDate(p.template)) return skipped('check', 0)
+  } else if (p.template && (await fileUpToDate(p.template, sudo))) return skipped('check', 0)
   else if (p.wait_for && (await probe(p.wait_for, {sudo, env: p.env}))) return skipped('check', 0)
 
   let action: () => Promise<Attempt>

@@ -82,6 +82,11 @@ describe('needs_root', () => {
     expect(readFileSync(conf, 'utf8')).toBe(`written for ${WITH}\n`)
     // Owned by root: it was written through sudo, not by the user.
     expect(execFileSync('stat', ['-c', '%U %a', conf], {encoding: 'utf8'}).trim()).toBe('root 600')
+    // Again: the user cannot read that file, so its template check reads it through sudo, and skips.
+    const again = runAs(WITH, homes[WITH], ['run', '-p', playbook('m1'), '--state-dir', join(homes[WITH], 'state-again'), '--json'])
+    expect(again.code, again.stderr).toBe(0)
+    const ends = again.stdout.split('\n').filter(Boolean).map(parseRecord).flatMap((x) => (x.type === 'step-end' ? [[x.step, x.status, x.reason]] : []))
+    expect(ends).toEqual([['as-user', 'ok', undefined], ['as-root', 'skipped', 'check'], ['root-file', 'skipped', 'check']])
   })
 
   it('says clearly, before running anything, when sudo wants a password', () => {

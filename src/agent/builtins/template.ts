@@ -9,14 +9,22 @@ export interface RenderedFile {
   mode?: number
 }
 
-/** Whether dest already holds exactly this content (and mode): the template step's own check. */
-export function fileUpToDate(f: RenderedFile): boolean {
+/**
+ * Whether dest already holds exactly this content (and mode): the template step's own check.
+ * A file the agent's user cannot read (0640 root, or below a folder it cannot enter) is read
+ * through sudo when the step writes through sudo, so a second run skips it like any other.
+ */
+export async function fileUpToDate(f: RenderedFile, sudo: boolean): Promise<boolean> {
+  const same = (content: string, mode: number) => content === f.content && (f.mode === undefined || mode === f.mode)
   try {
-    if (readFileSync(f.dest, 'utf8') !== f.content) return false
-    return f.mode === undefined || (statSync(f.dest).mode & 0o7777) === f.mode
-  } catch {
-    return false
+    return same(readFileSync(f.dest, 'utf8'), statSync(f.dest).mode & 0o7777)
+  } catch (e) {
+    if (!sudo || (e as NodeJS.ErrnoException).code !== 'EACCES') return false
   }
+  let out = ''
+  const r = await runShell({script: `stat -c %a ${shq(f.dest)} && cat ${shq(f.dest)}`, sudo, timeoutMs: 60_000, onStdout: (t) => (out += t)})
+  const nl = out.indexOf('\n')
+  return r.code === 0 && nl > 0 && same(out.slice(nl + 1), Number.parseInt(out.slice(0, nl), 8))
 }
 
 /** Write the rendered file atomically; through sudo when the step needs root and the agent is not root. */
