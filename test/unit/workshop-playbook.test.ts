@@ -270,7 +270,7 @@ describe('dry run of the bifrost and bootstrap phases (the exact commands and fi
       expect(conf, line).toContain(line)
     }
     const dnsmasq = step('ironic-dnsmasq-config').template.content as string
-    for (const line of ['interface=br_pxe', 'dhcp-range=192.168.122.100,192.168.122.150,12h', 'dhcp-hostsfile=/srv/ws/ironic/dhcp-hosts', 'dhcp-boot=tag:ipxe,http://192.168.122.1:8088/boot.ipxe', 'port=0']) {
+    for (const line of ['interface=br_pxe', 'dhcp-range=192.168.122.100,192.168.122.150,12h', 'conf-file=/srv/ws/ironic/dhcp-hosts.conf', 'dhcp-boot=tag:ipxe,http://192.168.122.1:8088/boot.ipxe', 'port=0']) {
       expect(dnsmasq, line).toContain(line)
     }
     expect(step('ironic-services').run).toContain('ironic --config-file "$dir/ironic.conf"')

@@ -8,7 +8,7 @@ its `baremetal` client, as Bifrost's enroll and deploy playbooks do.
     ironic_nodes.py deploy FILE     deploy every node that is available (ramdisk or direct)
     ironic_nodes.py deployed FILE   exit 0 when every node is deploying, waiting or active
     ironic_nodes.py dhcp-hosts FILE OUT
-                                    dnsmasq's dhcp-hostsfile: each node's PXE MAC -> its address
+                                    dnsmasq's dhcp-host lines: each node's PXE MAC -> its address
     ironic_nodes.py delete FILE     undeploy and delete every node of FILE that Ironic has
 
 Environment: BAREMETAL (the client), DEPLOY_MODE (ramdisk | direct), and for ramdisk
@@ -133,10 +133,11 @@ def all_in(path, states):
 
 
 def deploy(path):
-    for name in inventory(path):
+    for name, n in inventory(path).items():
         node = show(name)
         if node and node['provision_state'] in STARTED:
             continue
+        set_deploy(name, n)  # an undeploy wipes instance_info: a node deployed again needs it back
         if env('DEPLOY_MODE') == 'direct':
             with open(env('SSH_PUBKEY')) as f:
                 key = f.read().strip()
@@ -149,7 +150,7 @@ def deploy(path):
 
 
 def dhcp_hosts(path, out):
-    lines = [f"{n['nics'][0]['mac']},{n['ipv4_address']},{name}" for name, n in inventory(path).items()]
+    lines = [f"dhcp-host={n['nics'][0]['mac']},{n['ipv4_address']},{name}" for name, n in inventory(path).items()]
     tmp = out + '.tmp'
     with open(tmp, 'w') as f:
         f.write('\n'.join(lines) + '\n')

@@ -104,6 +104,21 @@ def boot_device_bmc(libvirt, virshbmc, ipmicommand):
             # SECURE: redefining from XML without it would drop the domain's VNC/SPICE passwords.
             return self.domain.XMLDesc(libvirt.VIR_DOMAIN_XML_INACTIVE | libvirt.VIR_DOMAIN_XML_SECURE)
 
+        # Idempotent power control, as virtualbmc and real BMCs have it: virshbmc answers 0xd5
+        # ("not valid in this state") to power off when off and power on when on. ipmitool
+        # resends a command whose answer is late (a destroy under load takes seconds), the
+        # resent one then meets the new state, and Ironic's undeploy failed with "IPMI call
+        # failed: power off" here.
+        def power_off(self):
+            if self.domain.isActive():
+                self.domain.destroy()
+            return 0
+
+        def power_on(self):
+            if not self.domain.isActive():
+                self.domain.create()
+            return 0
+
         def get_boot_device(self):
             """The first persistent boot device, as pyghmi names it ('default' when none or unknown)."""
             return IPMI_BOOT_DEV.get(first_boot_device(self.persistent_xml()), 'default')

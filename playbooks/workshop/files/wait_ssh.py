@@ -37,7 +37,7 @@ def ironic_says(bm, name):
     if r.returncode != 0:
         return ''
     n = json.loads(r.stdout)
-    return f" (Ironic: {n.get('provision_state')}, power {n.get('power_state')}, last_error: {n.get('last_error') or 'none'})"
+    return f" (Ironic: {n.get('provision_state')}, {n.get('power_state') or 'power unknown'}, last_error: {n.get('last_error') or 'none'})"
 
 
 def main():
