@@ -19,18 +19,9 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {ipmitool, startVirshBmc, type VirshBmc} from '../helpers/libvirt-bmc.js'
 import {startLibvirt, virsh, type LibvirtHandle} from '../helpers/libvirt-daemon.js'
+import {eventually} from '../helpers/processes.js'
 
 const skip = process.platform !== 'linux' || process.env.FLEET_SKIP_SYSTEM === '1'
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-async function eventually(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`)
-    await sleep(200)
-  }
-}
 
 describe.skipIf(skip)('libvirt smoke: network, TCG domain, virshbmc power control', () => {
   const tag = randomBytes(3).toString('hex')

@@ -22,32 +22,13 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {freeUdpPort, requireVirshBmc, udpPortBound} from '../helpers/libvirt-bmc.js'
 import {requireBinary, run, startLibvirt, virsh, type LibvirtHandle} from '../helpers/libvirt-daemon.js'
+import {eventually, liveWith, sleep} from '../helpers/processes.js'
 
 const skip = process.env.FLEET_SKIP_SYSTEM === '1'
 
 const SCRIPT = resolve('playbooks/workshop/files/virshbmc_bound.py')
 // The interpreter the playbook runs it with (vars `python`), which has python3-libvirt.
 const PYTHON = '/usr/bin/python3'
-
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms))
-
-async function eventually(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`)
-    await sleep(200)
-  }
-}
-
-function liveWith(pid: number, needle: string): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    if (/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3))) return false
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)
-  } catch {
-    return false
-  }
-}
 
 /** The <boot .../> elements in <os>, and whether any device has its own <boot order=...>. */
 function bootOrder(xml: string): {os: string[]; perDevice: boolean} {

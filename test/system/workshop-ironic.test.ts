@@ -16,7 +16,7 @@
  */
 import {spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
@@ -27,6 +27,7 @@ import {holdExclusive, WORKSHOP_LOCK} from '../helpers/exclusive.js'
 import {fleet} from '../helpers/fleet-cli.js'
 import {udpPortBound} from '../helpers/libvirt-bmc.js'
 import {requireBinary, startLibvirt, virsh, type LibvirtHandle} from '../helpers/libvirt-daemon.js'
+import {processesWith} from '../helpers/processes.js'
 
 const skip = process.platform !== 'linux' || process.env.FLEET_SKIP_SYSTEM === '1'
 const URI = 'qemu:///system'
@@ -37,22 +38,6 @@ const NODES = [
 ]
 const NETWORKS = ['pxe', 'mgmt', 'ext']
 const FACTS = '/etc/fleet/facts.d/virt.json'
-
-/** Live processes whose command line contains `needle`. */
-function processesWith(needle: string): number[] {
-  return readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        const stat = readFileSync(`/proc/${p}/stat`, 'utf8')
-        if (/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3))) return false
-        return readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)
-      } catch {
-        return false
-      }
-    })
-    .map(Number)
-}
 
 describe.skipIf(skip)('workshop via fleet prepare: the distribution\'s Ironic deploys both nodes (ramdisk), end to end', () => {
   let set: LocalHostSet

@@ -27,6 +27,7 @@ import {agent, ndjson} from '../helpers/agent-cli.js'
 import {ipmitool, requireVirshBmc, udpPortBound} from '../helpers/libvirt-bmc.js'
 import {holdExclusive, WORKSHOP_LOCK} from '../helpers/exclusive.js'
 import {requireBinary, run, startLibvirt, virsh, type LibvirtHandle} from '../helpers/libvirt-daemon.js'
+import {eventually, liveWith} from '../helpers/processes.js'
 
 const skip = process.platform !== 'linux' || process.env.FLEET_SKIP_SYSTEM === '1'
 
@@ -45,16 +46,6 @@ const BMC_ADDRESS = '192.168.122.1'
 const SYSCTL_FILE = '/etc/sysctl.d/60-fleet-workshop.conf'
 const IP_FORWARD = '/proc/sys/net/ipv4/ip_forward'
 
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
-
-async function eventually(what: string, timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what} within ${timeoutMs} ms`)
-    await sleep(200)
-  }
-}
-
 function stepEnds(records: JournalRecord[]) {
   return records.flatMap((r) => (r.type === 'step-end' ? [r] : []))
 }
@@ -68,17 +59,6 @@ async function nicsOf(uri: string, domain: string) {
       const [, type, source, model, mac] = l.trim().split(/\s+/)
       return {type, source, model, mac}
     })
-}
-
-/** Is this pid a live (non-zombie) process whose command line contains `needle`? */
-function liveWith(pid: number, needle: string): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-    if (/^[ZX]$/.test(stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3))) return false
-    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes(needle)
-  } catch {
-    return false
-  }
 }
 
 describe.skipIf(skip)('workshop playbook: preflight, host, infra, bmc, inventory against real libvirt', () => {
