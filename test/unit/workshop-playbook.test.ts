@@ -276,6 +276,18 @@ describe('dry run of the bifrost and bootstrap phases (the exact commands and fi
     expect(step('ironic-services').run).toContain('ironic --config-file "$dir/ironic.conf"')
     expect(step('bifrost-wait-active').run).toContain('wait_nodes.py --baremetal /srv/ws/ironic/baremetal --nodes controller00,compute00, --target active')
     expect(JSON.stringify(steps)).not.toContain('dry-Secret-7')
+
+    // With the internet: IPA's direct deploy of the deploy image (checked by dry run only: no IPA here).
+    const directVars = varsFile('direct.yaml', ['bmc_password: dry-Secret-7', 'work_dir: /srv/ws', 'ironic_provider: packages', 'deploy_mode: direct', 'ipa_kernel_url: http://mirror.room.test/ipa.kernel', 'deploy_image_url: http://mirror.room.test/noble.img', 'deploy_image_checksum_url: http://mirror.room.test/SHA256SUMS'])
+    const d = await agent(['run', '--playbook', PLAYBOOK, '--vars', directVars, '--only', 'bifrost', '--dry-run', '--json', '--state-dir', join(dir, 'no-state')], {home: dir, env: {FLEET_AGENT_FACTS_DIR: factsDir}})
+    expect(d.code, d.stderr).toBe(0)
+    const dsteps = JSON.parse(d.stdout).steps as Array<Record<string, any>>
+    expect(dsteps.find((x) => x.id === 'ironic-ramdisk')!.enabled).toBe(false)
+    expect(dsteps.find((x) => x.id === 'ironic-config')!.template.content).toContain('default_deploy_interface = direct')
+    const enroll = dsteps.find((x) => x.id === 'ironic-enroll')!
+    expect(enroll.enabled).toBe(true)
+    const r2 = spawnSync(PYTHON, [join(FILES, 'ironic_nodes.py')], {encoding: 'utf8'})
+    expect(r2.status).toBe(2) // the script's usage: it exists and parses
   })
 
   it('sets up virtualbmc by default, with the BMC password redacted from the plan', async () => {
