@@ -59,6 +59,7 @@ export interface CheckedInputs {
  * bundle of exactly the files the playbook uses. Contacts no host, writes nothing.
  */
 export function checkInputs(req: FleetRunRequest, opts: {hostsOptional?: boolean} = {}): CheckedInputs {
+  parseMaxErrors(req.maxErrors, 1) // its syntax now: a flag error changes nothing, not even fleet.db
   const hostsInput = opts.hostsOptional && !req.hostsFile && !req.targets ? undefined : readHostsInput(req)
   const playbookPath = resolvePlaybook(req.playbook)
   const agentArgs = [

@@ -1,6 +1,7 @@
-import {chmodSync, closeSync, openSync} from 'node:fs'
+import {chmodSync, closeSync, openSync, readSync} from 'node:fs'
 import Database from 'better-sqlite3'
 import type {JournalRecord} from '../protocol/index.js'
+import {UserError} from '../errors/user-error.js'
 import {MIGRATIONS} from './migrations.js'
 import type {HostKeyStore} from '../transport/known-hosts.js'
 
@@ -77,10 +78,17 @@ export class FleetStore {
   private readonly st: ReturnType<FleetStore['prepareStatements']>
 
   private constructor(readonly path: string) {
+    // A file that is not SQLite (a typo in --db) is refused before anything touches it.
+    if (!looksLikeSqlite(path)) throw new UserError(`${path} is not a fleet database (not an SQLite file); give --db the fleet.db that "fleet prepare" wrote, or a new path.`)
     // Create the file 0600 before SQLite opens it; its -wal and -shm files take the same mode.
     closeSync(openSync(path, 'a', 0o600))
     chmodSync(path, 0o600)
-    this.db = new Database(path)
+    try {
+      this.db = new Database(path)
+      this.db.pragma('user_version', {simple: true})
+    } catch (e) {
+      throw new UserError(`${path} cannot be read as a fleet database: ${(e as Error).message}.`)
+    }
     this.db.pragma('journal_mode = WAL')
     this.db.pragma('synchronous = NORMAL')
     this.db.pragma('busy_timeout = 5000')
@@ -101,7 +109,7 @@ export class FleetStore {
   private migrate(): void {
     const version = () => this.db.pragma('user_version', {simple: true}) as number
     const current = version()
-    if (current > MIGRATIONS.length) throw new Error(`${this.path} was written by a newer fleet (schema ${current}, this one knows ${MIGRATIONS.length})`)
+    if (current > MIGRATIONS.length) throw new UserError(`${this.path} was written by a newer fleet (schema ${current}, this one knows ${MIGRATIONS.length}); use that fleet, or another --db.`)
     // Each step under the write lock, the version read again there: two fleet processes
     // opening an old file at once migrate it once.
     while (version() < MIGRATIONS.length) {
@@ -386,4 +394,21 @@ function bodyOf(r: JournalRecord): string {
     return JSON.stringify(rest)
   }
   return JSON.stringify(r)
+}
+
+/** A missing or empty file (fleet makes it), or one that starts with SQLite's header. */
+function looksLikeSqlite(path: string): boolean {
+  let fd: number
+  try {
+    fd = openSync(path, 'r')
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOENT'
+  }
+  try {
+    const head = Buffer.alloc(16)
+    const n = readSync(fd, head, 0, 16, 0)
+    return n === 0 || head.toString('latin1') === 'SQLite format 3\0'
+  } finally {
+    closeSync(fd)
+  }
 }

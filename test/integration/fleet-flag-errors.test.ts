@@ -1,0 +1,45 @@
+/**
+ * Bad input to the instructor's CLI changes nothing: a flag refused after fleet.db was made, a
+ * --db that is not a database (chmod'ed to 0600 and answered "file is not a database" without
+ * its name, before), each found by trying it. The real fleet CLI; no host is contacted.
+ */
+import {existsSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {describe, expect, it} from 'vitest'
+import {tempDir} from '../helpers/agent-cli.js'
+import {fleet} from '../helpers/fleet-cli.js'
+
+describe('fleet: flag and --db errors change nothing', () => {
+  it('--max-errors 150% is refused before fleet.db exists', async () => {
+    const dir = tempDir()
+    const hosts = join(dir, 'hosts.txt')
+    writeFileSync(hosts, 'ubuntu@192.0.2.10 name=a\n')
+    const db = join(dir, 'fleet.db')
+    const r = await fleet(['prepare', '-H', hosts, '--db', db, '-p', 'demo', '--max-errors', '150%'])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toBe('Error: --max-errors: 150% is more than 100%.\n')
+    expect(existsSync(db)).toBe(false)
+    const bad = await fleet(['prepare', '-H', hosts, '--db', db, '-p', 'demo', '--max-errors', 'many'])
+    expect(bad.stderr).toBe('Error: --max-errors: "many" is not a number of hosts or a percentage (e.g. 3 or 10%).\n')
+    expect(existsSync(db)).toBe(false)
+  })
+
+  it('a --db that is not a database is named, and left as it was', async () => {
+    const dir = tempDir()
+    const notes = join(dir, 'notes.txt')
+    writeFileSync(notes, 'room 12: bring adapters\n', {mode: 0o644})
+    for (const args of [['status'], ['status', '--json'], ['status', '--host', 'a']]) {
+      const r = await fleet([...args, '--db', notes])
+      expect(r.code, args.join(' ')).toBe(2)
+      expect(r.stderr).toBe(`Error: ${notes} is not a fleet database (not an SQLite file); give --db the fleet.db that "fleet prepare" wrote, or a new path.\n`)
+    }
+    expect(readFileSync(notes, 'utf8')).toBe('room 12: bring adapters\n')
+    expect(statSync(notes).mode & 0o777).toBe(0o644)
+    // SQLite's header, then garbage: SQLite's own words, with the file's name.
+    const broken = join(dir, 'broken.db')
+    writeFileSync(broken, Buffer.concat([Buffer.from('SQLite format 3\0', 'latin1'), Buffer.alloc(4080, 0x5a)]))
+    const r = await fleet(['status', '--db', broken])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(new RegExp(`^Error: ${broken.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} cannot be read as a fleet database: .+\\.\\n$`))
+  })
+})
