@@ -10,6 +10,7 @@ export abstract class BaseCommand extends Command {
     if (err instanceof UserError) {
       process.stderr.write(`Error: ${err.message}\n`)
       process.exitCode = err.exitCode
+      if (err.exitNow) process.exit(err.exitCode)
       return undefined
     }
     return super.catch(err)

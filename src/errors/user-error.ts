@@ -4,10 +4,13 @@
  */
 export class UserError extends Error {
   readonly exitCode: number
-  constructor(message: string, exitCode = 2) {
+  /** Exit once said, instead of waiting for work still under way (the hosts' agents carry on without us). */
+  readonly exitNow: boolean
+  constructor(message: string, exitCode = 2, opts: {exitNow?: boolean} = {}) {
     super(message)
     this.name = 'UserError'
     this.exitCode = exitCode
+    this.exitNow = opts.exitNow ?? false
   }
 }
 

@@ -3,7 +3,7 @@ import {readFileSync} from 'node:fs'
 import {resolve} from 'node:path'
 import type {HostSpec} from '../inventory/index.js'
 import {UserError} from '../errors/user-error.js'
-import {FleetStore, type HostState} from '../store/store.js'
+import {FleetStore, isStoreFull, storeFullError, type HostState} from '../store/store.js'
 import {Progress} from '../ui/progress.js'
 import {buildBundle, resolvePlaybook, type Bundle} from './bundle.js'
 import {fanOut, parseMaxErrors} from './fan-out.js'
@@ -79,36 +79,52 @@ export function checkInputs(req: FleetRunRequest, opts: {hostsOptional?: boolean
  */
 export async function runFleet(req: FleetRunRequest, progress?: (total: number) => Progress): Promise<FleetRunSummary> {
   const checked = checkInputs(req)
-  const {playbookPath, agentArgs, vars, bundle} = checked
-  const hostsInput = checked.hostsInput!
-  const hosts = await resolveHosts(req, hostsInput)
+  const hosts = await resolveHosts(req, checked.hostsInput!)
 
   const store = FleetStore.open(req.db)
   try {
-    const chosen = selectHosts(hosts, req.onlyHosts, store)
-    const maxErrors = parseMaxErrors(req.maxErrors, chosen.length)
-    const kind = req.mode === 'undo' ? 'cleanup' : 'prepare'
-    const runOptions = {steps: req.steps, fromStep: req.fromStep, toStep: req.toStep, onlyHosts: req.onlyHosts, bundle: bundle.hash, vars: req.vars && resolve(req.vars)}
-    // The same command again after the last one was killed carries that run on: hosts it
-    // finished stay finished, and the others are re-attached to their agents.
-    const interrupted = store.interruptedRun(kind, playbookPath, hostsInput.label, runOptions)
-    const run = interrupted?.id ?? store.startRun(kind, playbookPath, hostsInput.label, runOptions)
-    const ids = new Map<HostSpec, number>()
-    const finished = new Set<HostSpec>()
-    for (const h of chosen) {
-      const id = store.upsertHost({name: h.name, address: h.address, port: h.port, user: h.user, transport: h.transport})
-      ids.set(h, id)
-      const row = store.host(id)!
-      if (interrupted && row.fleet_run === run && (row.state === 'ok' || row.state === 'failed')) finished.add(h)
-      else store.claimHost(id, run)
-    }
-    const settings = transportSettings(req, hostsInput, layeredHostKeys(store.hostKeys(), req.knownHosts))
-    const ui = progress?.(chosen.length)
-    const alreadyDone = (name: string, state: HostState) => {
-      ui?.host(name, state, 'finished before the last run was cut off')
-      return state
-    }
-    const result = await fanOut(
+    return await driveHosts(req, checked, hosts, store, progress)
+  } catch (e) {
+    if (isStoreFull(e)) throw storeFullError(store.path)
+    throw e
+  } finally {
+    store.close()
+  }
+}
+
+/** The fan-out over the chosen hosts, recorded in the store as it goes. */
+async function driveHosts(req: FleetRunRequest, checked: CheckedInputs, hosts: HostSpec[], store: FleetStore, progress?: (total: number) => Progress): Promise<FleetRunSummary> {
+  const {playbookPath, agentArgs, vars, bundle} = checked
+  const hostsInput = checked.hostsInput!
+  const chosen = selectHosts(hosts, req.onlyHosts, store)
+  const maxErrors = parseMaxErrors(req.maxErrors, chosen.length)
+  const kind = req.mode === 'undo' ? 'cleanup' : 'prepare'
+  const runOptions = {steps: req.steps, fromStep: req.fromStep, toStep: req.toStep, onlyHosts: req.onlyHosts, bundle: bundle.hash, vars: req.vars && resolve(req.vars)}
+  // The same command again after the last one was killed carries that run on: hosts it
+  // finished stay finished, and the others are re-attached to their agents.
+  const interrupted = store.interruptedRun(kind, playbookPath, hostsInput.label, runOptions)
+  const run = interrupted?.id ?? store.startRun(kind, playbookPath, hostsInput.label, runOptions)
+  const ids = new Map<HostSpec, number>()
+  const finished = new Set<HostSpec>()
+  for (const h of chosen) {
+    const id = store.upsertHost({name: h.name, address: h.address, port: h.port, user: h.user, transport: h.transport})
+    ids.set(h, id)
+    const row = store.host(id)!
+    if (interrupted && row.fleet_run === run && (row.state === 'ok' || row.state === 'failed')) finished.add(h)
+    else store.claimHost(id, run)
+  }
+  const settings = transportSettings(req, hostsInput, layeredHostKeys(store.hostKeys(), req.knownHosts))
+  const ui = progress?.(chosen.length)
+  const alreadyDone = (name: string, state: HostState) => {
+    ui?.host(name, state, 'finished before the last run was cut off')
+    return state
+  }
+  // A store that cannot take more ends the whole run at once (see recordSink), not host by host.
+  let fatal: (e: unknown) => void = () => {}
+  const stopped = new Promise<never>((_, reject) => (fatal = reject))
+  stopped.catch(() => undefined) // raced below; a second failure later is not an unhandled one
+  const result = await Promise.race([
+    fanOut(
       chosen,
       async (h) =>
         finished.has(h) ? alreadyDone(h.name, store.host(ids.get(h)!)!.state) : runHostSession(ids.get(h)!, transportFor(h, settings), {
@@ -121,27 +137,26 @@ export async function runFleet(req: FleetRunRequest, progress?: (total: number) 
           runtimeMirror: req.runtimeMirror,
           onState: (state, detail) => ui?.host(h.name, state, detail),
           onRecords: (records) => ui?.records(h.name, records),
+          onFatal: fatal,
         }).then((state) => {
           ui?.host(h.name, state)
           return state
         }),
       {concurrency: req.concurrency, maxErrors, canary: req.canary},
-    )
-    ui?.stop()
-    const rows = chosen.map((h) => store.host(ids.get(h)!)!)
-    const counts = Object.fromEntries((['pending', 'connecting', 'running', 'ok', 'failed', 'unreachable'] as HostState[]).map((s) => [s, rows.filter((r) => r.state === s).length])) as Record<HostState, number>
-    const allOk = counts.ok === chosen.length
-    store.endRun(run, allOk ? 'ok' : 'failed')
-    return {
-      run,
-      hosts: chosen.length,
-      counts,
-      notStarted: result.notStarted.map((h) => h.name),
-      stoppedBecause: result.stoppedBecause,
-      failed: rows.filter((r) => r.state !== 'ok').map((r) => ({name: r.name, state: r.state, error: r.error})),
-    }
-  } finally {
-    store.close()
+    ),
+    stopped,
+  ]).finally(() => ui?.stop())
+  const rows = chosen.map((h) => store.host(ids.get(h)!)!)
+  const counts = Object.fromEntries((['pending', 'connecting', 'running', 'ok', 'failed', 'unreachable'] as HostState[]).map((s) => [s, rows.filter((r) => r.state === s).length])) as Record<HostState, number>
+  const allOk = counts.ok === chosen.length
+  store.endRun(run, allOk ? 'ok' : 'failed')
+  return {
+    run,
+    hosts: chosen.length,
+    counts,
+    notStarted: result.notStarted.map((h) => h.name),
+    stoppedBecause: result.stoppedBecause,
+    failed: rows.filter((r) => r.state !== 'ok').map((r) => ({name: r.name, state: r.state, error: r.error})),
   }
 }
 

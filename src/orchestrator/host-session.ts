@@ -1,7 +1,7 @@
 import {randomBytes} from 'node:crypto'
 import {dirname} from 'node:path'
 import {parseStartAnswer, splitRecords, type JournalRecord} from '../protocol/index.js'
-import type {FleetStore, HostState} from '../store/store.js'
+import {isStoreFull, type FleetStore, type HostState} from '../store/store.js'
 import {ConnectionLostError, TransportError, type Transport} from '../transport/types.js'
 import {shq} from '../shell/quote.js'
 import {bundleTar, type Bundle} from './bundle.js'
@@ -26,6 +26,8 @@ export interface SessionOptions {
   reconnectBaseMs?: number
   onState?: (state: HostState, detail?: string) => void
   onRecords?: (records: JournalRecord[]) => void
+  /** The store cannot take more (its disk is full): the whole run stops, not just this host. */
+  onFatal?: (e: unknown) => void
   /** auto: the host's Node.js when it is 18+, else fleet's runtime; managed: always fleet's runtime. */
   runtime?: 'auto' | 'managed'
   /** Where hosts download the runtime from (an npm registry or a mirror of it). */
@@ -70,6 +72,10 @@ export async function runHostSession(hostId: number, transport: Transport, opts:
     setState('running')
     return await driveAgent(hostId, transport, node, opts)
   } catch (e) {
+    if (isStoreFull(e)) {
+      opts.onFatal?.(e) // not this host's failure: the whole run stops (fleet-run)
+      throw e
+    }
     const failure = e instanceof HostFailure ? e : e instanceof TransportError ? new HostFailure('unreachable', e.message) : new HostFailure('failed', (e as Error).message)
     setState(failure.state, failure.message)
     return failure.state
@@ -182,23 +188,44 @@ async function startAgent(t: Transport, node: string, opts: SessionOptions): Pro
   return answer.run
 }
 
-/** Journal records into the store in batches: one transaction per batch, not per record. */
+/**
+ * Journal records into the store in batches: one transaction per batch, not per record.
+ * A store that fails (its disk full) fails once: push and the timer run inside stream and
+ * timer callbacks, where a throw would end the process with a stack trace, so they hand the
+ * error to onFatal and take no more; the session's own flush() throws it.
+ */
 function recordSink(hostId: number, opts: SessionOptions): {push: (records: JournalRecord[]) => void; flush: () => void} {
   let batch: JournalRecord[] = []
   let timer: NodeJS.Timeout | undefined
+  let failure: unknown
   const flush = () => {
     if (timer) clearTimeout(timer)
     timer = undefined
+    if (failure !== undefined) throw failure
     if (!batch.length) return
     const records = batch
     batch = []
-    opts.store.ingest(hostId, records)
+    try {
+      opts.store.ingest(hostId, records)
+    } catch (e) {
+      failure = e
+      opts.onFatal?.(e)
+      throw e
+    }
     opts.onRecords?.(records)
   }
+  const quietFlush = () => {
+    try {
+      flush()
+    } catch {
+      // kept in `failure`: reported through onFatal, thrown by the next flush()
+    }
+  }
   const push = (records: JournalRecord[]) => {
+    if (failure !== undefined) return
     batch.push(...records)
-    if (batch.length >= BATCH_RECORDS) flush()
-    else if (!timer && batch.length) timer = setTimeout(flush, BATCH_MS)
+    if (batch.length >= BATCH_RECORDS) quietFlush()
+    else if (!timer && batch.length) timer = setTimeout(quietFlush, BATCH_MS)
   }
   return {push, flush}
 }

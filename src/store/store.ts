@@ -412,3 +412,20 @@ function looksLikeSqlite(path: string): boolean {
     closeSync(fd)
   }
 }
+
+/** The disk under the database is full (SQLite's SQLITE_FULL). */
+export function isStoreFull(e: unknown): boolean {
+  return (e as {code?: string} | null)?.code === 'SQLITE_FULL'
+}
+
+/**
+ * What fleet says when its database's disk fills during a run: nothing is lost, since every
+ * host's journal is the truth and following it again from the last stored record is safe.
+ */
+export function storeFullError(path: string): UserError {
+  return new UserError(
+    `the disk holding ${path} is full, so fleet stopped recording; the hosts' agents carry on by themselves: free some space and run the same command again, it re-attaches to them and stores what they did meanwhile.`,
+    1,
+    {exitNow: true},
+  )
+}
