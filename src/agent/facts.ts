@@ -65,6 +65,7 @@ export function gatherFacts(): HostFacts {
   const cpuinfo = read('/proc/cpuinfo')
   const nested = ['/sys/module/kvm_intel/parameters/nested', '/sys/module/kvm_amd/parameters/nested'].some((p) => /^[Y1]/.test(read(p).trim()))
   const user = userInfo().username
+  const factsDir = localFactsDir()
   return {
     hostname: hostname(),
     user,
@@ -89,7 +90,7 @@ export function gatherFacts(): HostFacts {
       nested,
     },
     boot_id: bootId(),
-    local: readLocalFacts(localFactsDir()),
-    local_facts_dir: localFactsDir(),
+    local: readLocalFacts(factsDir),
+    local_facts_dir: factsDir,
   }
 }

@@ -3,7 +3,7 @@ import {shq} from '../shell/quote.js'
 
 /**
  * Templating is LiquidJS, whose `{{ var }}` and `{% if %}` read like the
- * Jinja2 an Ansible user knows. Two engines: in shell fields (check, run,
+ * Jinja2 an Ansible user knows. Two engines (and a strict one for `when`): in shell fields (check, run,
  * undo, verify, env) every interpolated value is shell-quoted by the shared
  * helper, so a value can never break out of its word; template files render
  * values as they are. Undefined variables are errors, never empty strings,
