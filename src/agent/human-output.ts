@@ -6,9 +6,27 @@ function secs(ms: number): string {
 
 /**
  * Human progress for `agent run`: one line per step start and end, the
- * step's output indented under it. Returns the text to print (may be empty).
+ * step's output indented under it. Output records end wherever a read of the
+ * step's pipe ended, so a line split across two records is held until its end
+ * (per stream), and a step's unfinished last line is printed before what
+ * follows it. Returns the text to print (may be empty).
  */
-export function humanLine(r: JournalRecord): string {
+export class HumanOutput {
+  private partial = new Map<string, string>()
+
+  text(r: JournalRecord): string {
+    if (r.type === 'output') {
+      const lines = ((this.partial.get(r.stream) ?? '') + r.data).split('\n')
+      this.partial.set(r.stream, lines.pop()!)
+      return lines.map((l) => `    | ${l}\n`).join('')
+    }
+    const rest = [...this.partial.values()].filter((l) => l !== '').map((l) => `    | ${l}\n`).join('')
+    this.partial.clear()
+    return rest + humanLine(r)
+  }
+}
+
+function humanLine(r: JournalRecord): string {
   switch (r.type) {
     case 'run-start':
       return `run ${r.run}: ${r.mode === 'undo' ? 'undo of ' : ''}playbook ${r.playbook.name}, ${r.plan.length} steps on ${r.facts.hostname} (${r.facts.os.pretty_name})\n`
@@ -17,10 +35,7 @@ export function humanLine(r: JournalRecord): string {
     case 'step-start':
       return `[${r.index}/${r.total}] ${r.action === 'undo' ? 'undo ' : ''}${r.step}: ${r.title}\n`
     case 'output':
-      return r.data
-        .split('\n')
-        .map((l, i, all) => (i === all.length - 1 && l === '' ? '' : `    | ${l}\n`))
-        .join('')
+      return '' // HumanOutput.text
     case 'step-retry':
       return `    attempt ${r.attempt} failed (${r.error ?? `exit ${r.exit_code}`}); retrying in ${secs(r.delay_ms)}\n`
     case 'step-end': {

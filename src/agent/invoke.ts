@@ -1,7 +1,7 @@
 import {redact} from './redact.js'
 import {answerStarter, type HandshakeMessage} from './detach.js'
 import {exitCodeFor, followJournal} from './follow.js'
-import {humanLine} from './human-output.js'
+import {HumanOutput} from './human-output.js'
 import {JournalStream} from './journal-stream.js'
 import {checkSudo, executeRun, prepareRun, type PreparedRun, type RunRequest, type StartOutcome} from './run.js'
 import {StateDir} from './state-dir.js'
@@ -44,12 +44,13 @@ export async function runInForeground(req: RunRequest, opts: ForegroundOptions, 
     throw e
   }
   let already: HandshakeMessage | undefined
+  const human = new HumanOutput()
   const result = await executeRun(prepared, {
     onStart: (o) => {
       if (opts.detachedChild) answerStarter(o)
       if (o.kind === 'already-running') already = o
     },
-    onRecord: opts.detachedChild ? undefined : (r) => print(opts.json ? JSON.stringify(r) + '\n' : humanLine(r)),
+    onRecord: opts.detachedChild ? undefined : (r) => print(opts.json ? JSON.stringify(r) + '\n' : human.text(r)),
   })
   if (!result) {
     if (!opts.detachedChild && already?.kind === 'already-running') {

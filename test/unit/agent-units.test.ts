@@ -78,3 +78,18 @@ describe('facts', () => {
     expect(parseOsRelease('ID=ubuntu\nVERSION_ID="24.04"\nPRETTY_NAME=\'Ubuntu 24.04 LTS\'\n')).toEqual({ID: 'ubuntu', VERSION_ID: '24.04', PRETTY_NAME: 'Ubuntu 24.04 LTS'})
   })
 })
+
+describe('HumanOutput (agent run without --json)', () => {
+  it('prints a line split across output records once, whole, and a last line without newline before the step end', async () => {
+    const {HumanOutput} = await import('../../src/agent/human-output.js')
+    const h = new HumanOutput()
+    const base = {v: 1, ts: '2026-12-01T00:00:00.000Z', run: 'r'} as const
+    const out = (seq: number, stream: 'stdout' | 'stderr', data: string) => h.text({...base, seq, type: 'output', step: 's', stream, data} as never)
+    let text = out(1, 'stdout', 'compute00: depl')
+    text += out(2, 'stderr', 'warn')
+    text += out(3, 'stdout', 'oy started\ncontroller00: deploy started\nno newline at the end')
+    text += h.text({...base, seq: 4, type: 'step-end', step: 's', status: 'ok', exit_code: 0, duration_ms: 1200, attempts: 1} as never)
+    // Unfinished lines come out per stream (stdout, then stderr) when the step ends.
+    expect(text).toBe('    | compute00: deploy started\n    | controller00: deploy started\n    | no newline at the end\n    | warn\n    ok in 1.2s\n')
+  })
+})
