@@ -33,8 +33,8 @@ def env(name):
     return value
 
 
-def bm(*args, check=True, extra_env=None):
-    r = subprocess.run([env('BAREMETAL'), *args], capture_output=True, text=True, env={**os.environ, **(extra_env or {})})
+def bm(*args, check=True):
+    r = subprocess.run([env('BAREMETAL'), *args], capture_output=True, text=True)
     if check and r.returncode != 0:
         why = (r.stderr or r.stdout).strip().splitlines()
         sys.exit(f"baremetal {args[0]} {args[1] if len(args) > 1 else ''}: {why[-1] if why else 'failed'}")
