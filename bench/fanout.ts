@@ -7,8 +7,9 @@ import {execFileSync} from 'node:child_process'
 import {existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {cpus, tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
-import {startLocalHosts, type LocalHost, type LocalHostSet} from '../src/localhosts/index.js'
-import {buildBundle, packageRoot, resolvePlaybook} from '../src/orchestrator/bundle.js'
+import {startLocalHosts, type LocalHost, type LocalHostSet} from '../testbed/index.js'
+import {buildBundle, resolvePlaybook} from '../src/orchestrator/bundle.js'
+import {packageRoot} from '../src/remote-agent/local-agent.js'
 import {validateLocally} from '../src/orchestrator/validate.js'
 import {FleetStore} from '../src/store/store.js'
 import {accountingAvailable, cpuOf, withAccounting} from './acct.js'
@@ -118,7 +119,7 @@ function prepareFiles(set: LocalHostSet, n: number): Files & {bundleBytes: numbe
 
   // The same bundle fleet uploads (the agent + the files the playbook uses), as one tar for the peers.
   const demo = resolvePlaybook('demo')
-  const bundle = buildBundle(demo, validateLocally({mode: 'run', playbook: demo, agentArgs: []}).files)
+  const bundle = buildBundle(demo, validateLocally({mode: 'run', playbook: demo, steps: {}}).files)
   const root = join(dir, 'bundle')
   for (const b of bundle.files) {
     mkdirSync(dirname(join(root, b.rel)), {recursive: true})

@@ -3,8 +3,8 @@
 import {mkdtempSync, rmSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {packageRoot} from '../src/orchestrator/bundle.js'
-import type {JournalRecord} from '../src/protocol/index.js'
+import {packageRoot} from '../src/remote-agent/local-agent.js'
+import {PROTOCOL_VERSION, type JournalRecord} from '../src/protocol/index.js'
 import {FleetStore} from '../src/store/store.js'
 import {median, spread, timed} from './proc.js'
 
@@ -51,7 +51,7 @@ export function journal(k: number, steps: number, eventsPerStep: number): Journa
   const run = `20261124T0900${String(k % 60).padStart(2, '0')}Z-${k.toString(16).padStart(6, '0')}`
   const t0 = Date.parse('2026-11-24T09:00:00Z') + k * 10
   let seq = 0
-  const rec = (r: Record<string, unknown>, ms: number) => ({v: 1, seq: ++seq, ts: new Date(t0 + ms).toISOString(), run, ...r}) as unknown as JournalRecord
+  const rec = (r: Record<string, unknown>, ms: number) => ({v: PROTOCOL_VERSION, seq: ++seq, ts: new Date(t0 + ms).toISOString(), run, ...r}) as unknown as JournalRecord
   const out: JournalRecord[] = []
   const plan = Array.from({length: steps}, (_, i) => ({id: `step-${i + 1}`, title: `Step ${i + 1} of the workshop`, phase: `phase-${Math.floor(i / 10) + 1}`}))
   out.push(rec({type: 'run-start', mode: 'run', playbook: {name: 'workshop', hash: 'a1b2c3d4e5f60718', path: '/home/ubuntu/.fleet/bundles/a1b2c3d4e5f60718/playbooks/workshop.yaml'}, selection: {}, plan, facts: FACTS, agent_version: '0.1.0', pid: 4242}, 0))

@@ -7,7 +7,7 @@ import {cpus, totalmem} from 'node:os'
 import {join} from 'node:path'
 // @ts-expect-error plain JavaScript module without types
 import {agentOverhead} from './agent-overhead.mjs'
-import {packageRoot} from '../src/orchestrator/bundle.js'
+import {packageRoot} from '../src/remote-agent/local-agent.js'
 import {fanOutBench, type FanOutResult, type Method} from './fanout.js'
 import {ensurePeers, peerVersions} from './peers.js'
 import {median, sec, spread, versionOf} from './proc.js'

@@ -7,7 +7,7 @@ import {execFileSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
-import {startLocalHosts} from '../src/localhosts/index.js'
+import {startLocalHosts} from '../testbed/index.js'
 import {buildBundle, resolvePlaybook} from '../src/orchestrator/bundle.js'
 import {validateLocally} from '../src/orchestrator/validate.js'
 import {SshTransport} from '../src/transport/ssh.js'
@@ -42,7 +42,7 @@ export async function uploadBench(opts: {hosts: number; rounds: number; prefix?:
   const dir = mkdtempSync(join(tmpdir(), 'fleet-bench-upload-'))
   try {
     const demo = resolvePlaybook('demo')
-    const bundle = buildBundle(demo, validateLocally({mode: 'run', playbook: demo, agentArgs: []}).files)
+    const bundle = buildBundle(demo, validateLocally({mode: 'run', playbook: demo, steps: {}}).files)
     for (const f of bundle.files) {
       mkdirSync(dirname(join(dir, 'b', f.rel)), {recursive: true})
       writeFileSync(join(dir, 'b', f.rel), f.data, {mode: f.mode})

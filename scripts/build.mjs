@@ -1,5 +1,6 @@
 // Builds dist/: the agent as one self-contained folder (agent.mjs and its chunks; it
-// runs with plain node 18+ on a host with no node_modules) and the fleet CLI for this machine.
+// runs with plain node 18+ on a host with no node_modules), the fleet CLI for this machine,
+// and the test bed that `fleet demo` loads (dist/testbed).
 import {build} from 'esbuild'
 import {mkdirSync, readFileSync, writeFileSync, rmSync} from 'node:fs'
 
@@ -70,5 +71,21 @@ await build({
   format: 'esm',
   target: 'node20',
   define,
+  logLevel: 'warning',
+})
+
+// The test bed (testbed/: local hosts made of Unix accounts, sudoers files and sshds) is
+// no part of the product: `fleet demo` loads this build at run time, from a checkout, so
+// the fleet bundle above carries none of it.
+rmSync('dist/testbed', {recursive: true, force: true})
+await build({
+  entryPoints: {testbed: 'testbed/index.ts'},
+  outdir: 'dist/testbed',
+  outExtension: {'.js': '.mjs'},
+  bundle: true,
+  packages: 'external',
+  platform: 'node',
+  format: 'esm',
+  target: 'node20',
   logLevel: 'warning',
 })

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand} from '../../src/cli/base-command.js'
-import {stateDirFlag, stateDirOf} from '../../src/cli/agent-flags.js'
+import {BaseCommand} from '../../src/command-kit/base-command.js'
+import {stateDirFlag, stateDirOf} from '../../src/command-kit/agent-flags.js'
 import {logPaths} from '../../src/agent/log-paths.js'
 import {UserError} from '../../src/errors/user-error.js'
 

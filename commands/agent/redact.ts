@@ -1,5 +1,5 @@
 import {Args, Flags} from '@oclif/core'
-import {BaseCommand} from '../../src/cli/base-command.js'
+import {BaseCommand} from '../../src/command-kit/base-command.js'
 import {redactTree} from '../../src/agent/redact-tree.js'
 
 export default class AgentRedact extends BaseCommand {

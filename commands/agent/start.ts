@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand} from '../../src/cli/base-command.js'
-import {runArgs, runFlags, stateDirOf} from '../../src/cli/agent-flags.js'
+import {BaseCommand} from '../../src/command-kit/base-command.js'
+import {runArgs, runFlags, stateDirOf} from '../../src/command-kit/agent-flags.js'
 import {startAndFollow, startInBackground} from '../../src/agent/invoke-start.js'
 
 export default class AgentStart extends BaseCommand {

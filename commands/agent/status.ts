@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand} from '../../src/cli/base-command.js'
-import {stateDirFlag, stateDirOf} from '../../src/cli/agent-flags.js'
+import {BaseCommand} from '../../src/command-kit/base-command.js'
+import {stateDirFlag, stateDirOf} from '../../src/command-kit/agent-flags.js'
 import {lastRunId, summarizeRun} from '../../src/agent/runs.js'
 import {StateDir} from '../../src/agent/state-dir.js'
 import {renderRunSummary} from '../../src/agent/status-text.js'

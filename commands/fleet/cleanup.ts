@@ -1,11 +1,7 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand} from '../../src/cli/base-command.js'
-import {fleetRunRequest, runFlags} from '../../src/cli/fleet-flags.js'
-import {printSummary} from '../../src/cli/fleet-summary.js'
-import {printDryRun} from '../../src/cli/fleet-dry-run.js'
-import {dryRunFleet} from '../../src/orchestrator/fleet-dry-run.js'
-import {runFleet} from '../../src/orchestrator/fleet-run.js'
-import {Progress} from '../../src/ui/progress.js'
+import {BaseCommand} from '../../src/command-kit/base-command.js'
+import {fleetRunRequest, runFlags} from '../../src/command-kit/fleet-flags.js'
+import {runOrDryRun} from '../../src/command-kit/fleet-run-command.js'
 
 export default class Cleanup extends BaseCommand {
   static summary = 'Reset the room: run the playbook\'s undo on every host, all at once.'
@@ -21,14 +17,6 @@ export default class Cleanup extends BaseCommand {
   async run(): Promise<void> {
     const {flags} = await this.parse(Cleanup)
     const request = {...fleetRunRequest(flags, 'undo'), toStep: flags['to-step']}
-    if (flags['dry-run']) {
-      process.exitCode = printDryRun('cleanup', dryRunFleet(request), flags.json)
-      return
-    }
-    const summary = await runFleet(
-      request,
-      flags.json ? undefined : (n) => new Progress(n),
-    )
-    process.exitCode = printSummary('cleanup', summary, flags.json)
+    process.exitCode = await runOrDryRun('cleanup', request, {dryRun: flags['dry-run'], json: flags.json})
   }
 }

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand} from '../../src/cli/base-command.js'
-import {hostsFlags, hostsOrTargetsFlag, hostsRequest, ssmFlags} from '../../src/cli/fleet-flags.js'
+import {BaseCommand} from '../../src/command-kit/base-command.js'
+import {hostsFlags, hostsOrTargetsFlag, hostsRequest, ssmFlags} from '../../src/command-kit/fleet-flags.js'
 import {collectLogs} from '../../src/logs/collect.js'
 import {hostLine, summaryText} from '../../src/logs/report.js'
 

@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand} from '../../src/cli/base-command.js'
-import {printSummary} from '../../src/cli/fleet-summary.js'
+import {BaseCommand} from '../../src/command-kit/base-command.js'
+import {printSummary} from '../../src/command-kit/fleet-summary.js'
 import {runDemo} from '../../src/demo/run-demo.js'
 
 export default class Demo extends BaseCommand {

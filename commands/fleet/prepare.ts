@@ -1,11 +1,7 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand} from '../../src/cli/base-command.js'
-import {fleetRunRequest, runFlags} from '../../src/cli/fleet-flags.js'
-import {printSummary} from '../../src/cli/fleet-summary.js'
-import {printDryRun} from '../../src/cli/fleet-dry-run.js'
-import {dryRunFleet} from '../../src/orchestrator/fleet-dry-run.js'
-import {runFleet} from '../../src/orchestrator/fleet-run.js'
-import {Progress} from '../../src/ui/progress.js'
+import {BaseCommand} from '../../src/command-kit/base-command.js'
+import {fleetRunRequest, runFlags} from '../../src/command-kit/fleet-flags.js'
+import {runOrDryRun} from '../../src/command-kit/fleet-run-command.js'
 
 export default class Prepare extends BaseCommand {
   static summary = 'Provision every host in the hosts file, all at once.'
@@ -33,14 +29,6 @@ Exit code 0 when every host finished ok, 1 otherwise (with a summary), 2 for bad
   async run(): Promise<void> {
     const {flags} = await this.parse(Prepare)
     const request = {...fleetRunRequest(flags, 'run'), canary: flags.canary, steps: flags.steps, fromStep: flags['from-step']}
-    if (flags['dry-run']) {
-      process.exitCode = printDryRun('prepare', dryRunFleet(request), flags.json)
-      return
-    }
-    const summary = await runFleet(
-      request,
-      flags.json ? undefined : (n) => new Progress(n),
-    )
-    process.exitCode = printSummary('prepare', summary, flags.json)
+    process.exitCode = await runOrDryRun('prepare', request, {dryRun: flags['dry-run'], json: flags.json})
   }
 }

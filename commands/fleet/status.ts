@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
-import {BaseCommand} from '../../src/cli/base-command.js'
-import {dbFlag, jsonFlag} from '../../src/cli/fleet-flags.js'
+import {BaseCommand} from '../../src/command-kit/base-command.js'
+import {dbFlag, jsonFlag} from '../../src/command-kit/fleet-flags.js'
 import {showStatus} from '../../src/ui/status-command.js'
 
 export default class Status extends BaseCommand {

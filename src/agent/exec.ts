@@ -13,6 +13,8 @@ export interface ShellCommand {
   onStderr?: (text: string) => void
   /** Text for the command's stdin; without it stdin is /dev/null, so nothing can prompt. */
   stdin?: string
+  /** Stop the command (its group gets SIGTERM, then SIGKILL) when this aborts: the agent cannot record it any more. */
+  signal?: AbortSignal
 }
 
 export interface ShellResult {
@@ -44,29 +46,43 @@ export function shellArgv(cmd: Pick<ShellCommand, 'script' | 'env' | 'sudo'>): s
 
 /**
  * Run one shell command in its own process group, streaming its output as
- * text. On timeout the whole group gets SIGTERM, then SIGKILL. It is started
- * by the python launcher when there is one, else by Node (launcher/choose.ts).
+ * text. On timeout (or `signal`) the whole group gets SIGTERM, then SIGKILL. It is
+ * started by the python launcher when there is one, else by Node (launcher/choose.ts).
  */
 export function runShell(cmd: ShellCommand): Promise<ShellResult> {
   const argv = shellArgv(cmd)
   return new Promise((resolve, reject) => {
     let pid: number | undefined
     let timedOut = false
+    let stopping = false
     let sudoNeedsPassword = false
     let killTimer: NodeJS.Timeout | undefined
-    const timer = setTimeout(() => {
-      timedOut = true
+    const stop = () => {
+      if (stopping) return
+      stopping = true
       if (pid) killGroup(pid, 'SIGTERM')
       killTimer = setTimeout(() => pid && killGroup(pid, 'SIGKILL'), KILL_GRACE_MS)
+    }
+    const timer = setTimeout(() => {
+      timedOut = true
+      stop()
     }, cmd.timeoutMs)
+    const onAbort = () => stop()
+    cmd.signal?.addEventListener('abort', onAbort, {once: true})
+    const done = () => {
+      clearTimeout(timer)
+      if (killTimer) clearTimeout(killTimer)
+      cmd.signal?.removeEventListener('abort', onAbort)
+      if (pid) running.delete(pid)
+    }
     const outDec = new StringDecoder('utf8')
     const errDec = new StringDecoder('utf8')
     const events: ChildEvents = {
       spawned(p) {
         pid = p
         running.add(p)
-        // The launcher reports the pid a moment after the start: a timeout may have come first.
-        if (timedOut) killGroup(p, 'SIGTERM')
+        // The launcher reports the pid a moment after the start: a timeout (or abort) may have come first.
+        if (stopping) killGroup(p, 'SIGTERM')
       },
       stdout: (b) => cmd.onStdout?.(outDec.write(b)),
       stderr(b) {
@@ -75,15 +91,11 @@ export function runShell(cmd: ShellCommand): Promise<ShellResult> {
         cmd.onStderr?.(text)
       },
       failed(e) {
-        clearTimeout(timer)
-        if (killTimer) clearTimeout(killTimer)
-        if (pid) running.delete(pid)
+        done()
         reject(e)
       },
       closed(code, signal) {
-        clearTimeout(timer)
-        if (killTimer) clearTimeout(killTimer)
-        if (pid) running.delete(pid)
+        done()
         const outTail = outDec.end()
         const errTail = errDec.end()
         if (outTail) cmd.onStdout?.(outTail)
@@ -91,6 +103,7 @@ export function runShell(cmd: ShellCommand): Promise<ShellResult> {
         resolve({code, signal, timedOut, sudoNeedsPassword})
       },
     }
+    if (cmd.signal?.aborted) stop()
     try {
       launch(argv, {...process.env, ...cmd.env}, cmd.stdin, events)
     } catch (e) {

@@ -1,26 +1,40 @@
 import {closeSync, existsSync, openSync, readSync} from 'node:fs'
-import {ProtocolError, type RunStatus} from '../protocol/index.js'
+import {EXIT, ProtocolError, type RunStatus} from '../protocol/index.js'
 import {UserError} from '../errors/user-error.js'
+import {noSpacePath} from '../protocol/no-space.js'
 import {runIsLive} from './runs.js'
 import type {StateDir} from './state-dir.js'
 
 const POLL_MS = 50
 
+/** How following a run ended: its run-end's status, 'no-space' for a run the host's full disk ended, or not ended. */
+export type FollowStatus = RunStatus | 'interrupted' | 'running' | 'no-space'
+
 /**
  * Print a run's journal lines with seq > `from`, then keep reading as the
  * run appends, until its run-end. Returns the run's final status, or
- * 'interrupted' when the run stopped (killed, host rebooting) without one.
+ * 'interrupted' when the run stopped (killed, host rebooting) without one,
+ * or 'no-space' when the host's full disk ended it (see followRun).
  */
-export async function followJournal(state: StateDir, run: string, from: number, write: (line: string) => void, opts: {once?: boolean} = {}): Promise<RunStatus | 'interrupted' | 'running'> {
+export async function followJournal(state: StateDir, run: string, from: number, write: (line: string) => void, opts: {once?: boolean} = {}): Promise<FollowStatus> {
+  return (await followRun(state, run, from, write, opts)).status
+}
+
+/**
+ * followJournal, with the run-end's error. A run-end that says the disk was full
+ * ends following only once no agent holds the run: the next start resumes such a
+ * run (a run-resume after it), and may be doing so this moment.
+ */
+export async function followRun(state: StateDir, run: string, from: number, write: (line: string) => void, opts: {once?: boolean} = {}): Promise<{status: FollowStatus; error?: string}> {
   const path = state.journal(run)
-  if (!existsSync(path)) throw new UserError(`No run ${run} in ${state.root}.`, 2)
+  if (!existsSync(path)) throw new UserError(`No run ${run} in ${state.root}.`, EXIT.badInput)
   const fd = openSync(path, 'r')
   const buf = Buffer.alloc(1 << 20)
   let offset = 0
   let rest = ''
+  let end: {status: RunStatus; error?: string} | undefined
   try {
     for (;;) {
-      let status: RunStatus | undefined
       let got = 0
       for (let n = readSync(fd, buf, 0, buf.length, offset); n > 0; n = readSync(fd, buf, 0, buf.length, offset)) {
         offset += n
@@ -33,15 +47,17 @@ export async function followJournal(state: StateDir, run: string, from: number, 
           if (!line) continue
           const r = seqAndType(line)
           if (r.seq > from) write(line)
-          if (r.type === 'run-end') status = r.status
+          if (r.type === 'run-end') end = {status: r.status!, error: r.error}
+          else if (r.type === 'run-resume') end = undefined
         }
       }
-      if (status) return status
+      const stoppedByDisk = end?.status === 'failed' && noSpacePath(end.error) !== undefined
+      if (end && !stoppedByDisk) return end
       if (got === 0) {
-        if (opts.once) return 'running'
+        if (opts.once) return stoppedByDisk && !runIsLive(state, run) ? {status: 'no-space', error: end!.error} : {status: 'running'}
         if (!runIsLive(state, run)) {
           // The writer may have appended its last lines just before going away: one more read decides.
-          if (readSync(fd, buf, 0, 1, offset) === 0) return 'interrupted'
+          if (readSync(fd, buf, 0, 1, offset) === 0) return stoppedByDisk ? {status: 'no-space', error: end!.error} : {status: 'interrupted'}
           continue
         }
         await new Promise((r) => setTimeout(r, POLL_MS))
@@ -57,28 +73,30 @@ export async function followJournal(state: StateDir, run: string, from: number, 
  * The lines are the agent's own; whoever reads what follow prints validates
  * them in full (fleet does), so this skips the schema and its cost.
  */
-function seqAndType(line: string): {seq: number; type: string; status?: RunStatus} {
-  let r: {seq?: unknown; type?: unknown; status?: unknown}
+function seqAndType(line: string): {seq: number; type: string; status?: RunStatus; error?: string} {
+  let r: {seq?: unknown; type?: unknown; status?: unknown; error?: unknown}
   try {
     r = JSON.parse(line)
   } catch {
     throw new ProtocolError(`not a JSON record: ${line.slice(0, 80)}`)
   }
   if (typeof r?.seq !== 'number' || typeof r.type !== 'string') throw new ProtocolError(`invalid record (seq, type): ${line.slice(0, 80)}`)
-  return {seq: r.seq, type: r.type, status: r.status as RunStatus | undefined}
+  return {seq: r.seq, type: r.type, status: r.status as RunStatus | undefined, error: typeof r.error === 'string' ? r.error : undefined}
 }
 
 /** Exit codes of `agent run`, `agent follow` and `agent undo` by how the run ended. */
-export function exitCodeFor(status: RunStatus | 'interrupted' | 'running'): number {
+export function exitCodeFor(status: FollowStatus): number {
   switch (status) {
     case 'ok':
-      return 0
+      return EXIT.ok
     case 'failed':
-      return 1
+      return EXIT.failed
     case 'interrupted':
     case 'running':
-      return 3
+      return EXIT.interrupted
     case 'abandoned':
-      return 5
+      return EXIT.abandoned
+    case 'no-space':
+      return EXIT.noSpace
   }
 }

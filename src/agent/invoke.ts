@@ -1,12 +1,14 @@
 import {redact} from './redact.js'
 import {answerStarter, type HandshakeMessage} from './detach.js'
+import {DiskFullError} from './disk-full.js'
 import {exitCodeFor, followJournal} from './follow.js'
 import {HumanOutput} from './human-output.js'
 import {JournalStream} from './journal-stream.js'
-import {checkSudo, executeRun, prepareRun, type PreparedRun, type RunRequest, type StartOutcome} from './run.js'
+import {checkSudo, executeRun, prepareRun, type PreparedRun, type RunRequest, type RunResult, type StartOutcome} from './run.js'
 import {StateDir} from './state-dir.js'
 import {UserError} from '../errors/user-error.js'
 import {refusalLine, startAnswerLine} from '../protocol/start-answer.js'
+import {EXIT} from '../protocol/exit-codes.js'
 import type {PlanAnswer, PlanAnswerStep} from '../protocol/plan-answer.js'
 import {scopeFor} from '../playbook/prepare.js'
 import {renderText} from '../playbook/render.js'
@@ -27,6 +29,7 @@ export interface ForegroundOptions {
 
 /** `agent run` / `agent undo` in the foreground (or as the detached child of `agent start`). */
 export async function runInForeground(req: RunRequest, opts: ForegroundOptions, print: Print): Promise<number> {
+  if (opts.detachedChild) ignoreStrayOutputErrors()
   if (opts.detachedChild && opts.stream) return runStreaming(req)
   let prepared: PreparedRun
   try {
@@ -44,21 +47,48 @@ export async function runInForeground(req: RunRequest, opts: ForegroundOptions, 
     throw e
   }
   let already: HandshakeMessage | undefined
+  let started = false
   const human = new HumanOutput()
-  const result = await executeRun(prepared, {
-    onStart: (o) => {
-      if (opts.detachedChild) answerStarter(o)
-      if (o.kind === 'already-running') already = o
-    },
-    onRecord: opts.detachedChild ? undefined : (r) => print(opts.json ? JSON.stringify(r) + '\n' : human.text(r)),
-  })
+  let result: RunResult | undefined
+  try {
+    result = await executeRun(prepared, {
+      onStart: (o) => {
+        started = true
+        if (opts.detachedChild) answerStarter(o)
+        if (o.kind === 'already-running') already = o
+      },
+      onRecord: opts.detachedChild ? undefined : (r) => print(opts.json ? JSON.stringify(r) + '\n' : human.text(r)),
+    })
+  } catch (e) {
+    // The disk refused the lock, the reserve or the run's files: no run began, nothing changed.
+    if (opts.detachedChild && !started && e instanceof DiskFullError) {
+      answerStarter({kind: 'error', message: e.message, exitCode: e.exitCode})
+      return e.exitCode
+    }
+    throw e
+  }
+  // Its records say it (the step's and the run's error); the command ends with the sentence too.
+  if (result?.fault && !opts.detachedChild) throw result.fault
   if (!result) {
     if (!opts.detachedChild && already?.kind === 'already-running') {
-      throw new UserError(`A run is already going on this host: ${already.run ?? '(starting)'} (pid ${already.pid}); watch it with "agent follow" or wait for it to end.`, 4)
+      throw new UserError(`A run is already going on this host: ${already.run ?? '(starting)'} (pid ${already.pid}); watch it with "agent follow" or wait for it to end.`, EXIT.busy)
     }
-    return 4
+    return EXIT.busy
   }
-  return exitCodeFor(result.status)
+  return runExitCode(result)
+}
+
+function runExitCode(result: RunResult): number {
+  return result.fault ? result.fault.exitCode : exitCodeFor(result.status)
+}
+
+/**
+ * A detached run's stdout and stderr are a file in the home (agent.out): on a full
+ * disk a write there fails, and an unheard stream error would end the run with a
+ * stack trace nobody can read. What matters goes to the journal or the starter.
+ */
+function ignoreStrayOutputErrors(): void {
+  for (const s of [process.stdout, process.stderr]) s.on('error', () => undefined)
 }
 
 /**
@@ -67,7 +97,9 @@ export async function runInForeground(req: RunRequest, opts: ForegroundOptions, 
  * fd 3 (start's answer line, then the run's journal records) and exits with follow's
  * code. One Node.js process per host where start and the detached run took two. The
  * records come straight from the journal writer, not by polling the file; a run
- * already going on is followed instead. Bad input is an `{"error"}` answer line.
+ * already going on is followed instead. Bad input is an `{"error"}` answer line, and so
+ * is a start the full disk refused (EXIT.noSpace); a run the disk stopped ends its stream
+ * with its run-end (error "no space left on the host: PATH") and exits EXIT.noSpace.
  */
 async function runStreaming(req: RunRequest): Promise<number> {
   const out = new JournalStream(STREAM_FD)
@@ -83,16 +115,26 @@ async function runStreaming(req: RunRequest): Promise<number> {
     }
     const state = new StateDir(req.stateDir)
     let already: StartOutcome | undefined
-    const result = await executeRun(prepared, {
-      onStart: (o) => {
-        out.text(startAnswerLine(o))
-        if (o.kind === 'already-running') already = o
-        else out.journalFile(state.journal(o.run))
-      },
-      onRecord: (r) => out.record(r.seq, JSON.stringify(r)),
-    })
-    if (result) return exitCodeFor(result.status)
-    if (!already?.run) return 4
+    let started = false
+    let result: RunResult | undefined
+    try {
+      result = await executeRun(prepared, {
+        onStart: (o) => {
+          started = true
+          out.text(startAnswerLine(o))
+          if (o.kind === 'already-running') already = o
+          else out.journalFile(state.journal(o.run))
+        },
+        onRecord: (r) => out.record(r.seq, JSON.stringify(r)),
+      })
+    } catch (e) {
+      // A start the full disk refused is an answer line, like bad input.
+      if (started || !(e instanceof DiskFullError)) throw e
+      out.text(refusalLine(e.message, e.exitCode))
+      return e.exitCode
+    }
+    if (result) return runExitCode(result)
+    if (!already?.run) return EXIT.busy
     return exitCodeFor(await followJournal(state, already.run, 0, (line) => out.text(line)))
   } finally {
     await out.end()

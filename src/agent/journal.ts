@@ -1,5 +1,6 @@
-import {closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync, writeSync} from 'node:fs'
+import {closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync} from 'node:fs'
 import {PROTOCOL_VERSION, splitRecords, type JournalRecord, type RecordBody} from '../protocol/index.js'
+import {DiskFullError, onDisk, writeAll} from './disk-full.js'
 
 /** Read every complete record of a journal; a torn last line (crash mid-write) is ignored. */
 export function readJournal(path: string): JournalRecord[] {
@@ -12,17 +13,31 @@ export function readJournal(path: string): JournalRecord[] {
  * what is already there, so a resumed run's records follow the killed one's.
  * Records are written as they happen; fsync happens at step boundaries
  * (`sync()`), which bounds the cost per step to one flush.
+ *
+ * The journal always ends with a whole record: a torn last line (a crash
+ * mid-write) is cut off when it is opened, and a record the full disk cut
+ * short is taken back at once (DiskFullError), its seq unused, so the records
+ * written after space was found again follow on a line of their own.
  */
 export class JournalWriter {
   private fd: number
   private seq: number
+  /** Bytes of whole records: where the journal ends. */
+  private size: number
+  /** A torn record could not be taken back: appending more would glue a record to it. */
+  private torn = false
   private listeners: Array<(r: JournalRecord) => void> = []
+  /** The step started and not yet ended by this writer, if any (a run stopped by the disk ends it). */
+  openStep: {id: string; since: number} | undefined
+  /** Whether this writer wrote a run-end (a run-end the disk refused was not written). */
+  ended = false
 
   constructor(readonly path: string, readonly run: string) {
-    this.fd = openSync(path, 'a+', 0o600)
+    this.fd = onDisk(path, () => openSync(path, 'a+', 0o600))
     const text = readFileSync(path, 'utf8')
     const {records, rest} = splitRecords(text)
-    if (rest !== '') ftruncateSync(this.fd, Buffer.byteLength(text) - Buffer.byteLength(rest))
+    this.size = Buffer.byteLength(text) - Buffer.byteLength(rest)
+    if (rest !== '') ftruncateSync(this.fd, this.size)
     this.seq = records.at(-1)?.seq ?? 0
   }
 
@@ -35,18 +50,37 @@ export class JournalWriter {
   }
 
   append(body: RecordBody): JournalRecord {
-    const record = {v: PROTOCOL_VERSION, seq: ++this.seq, ts: new Date().toISOString(), run: this.run, ...body} as JournalRecord
-    writeSync(this.fd, JSON.stringify(record) + '\n')
+    const record = {v: PROTOCOL_VERSION, seq: this.seq + 1, ts: new Date().toISOString(), run: this.run, ...body} as JournalRecord
+    const line = Buffer.from(JSON.stringify(record) + '\n')
+    if (this.torn) throw new DiskFullError(this.path)
+    try {
+      writeAll(this.fd, line, this.path)
+    } catch (e) {
+      try {
+        ftruncateSync(this.fd, this.size)
+      } catch {
+        this.torn = true
+      }
+      throw e
+    }
+    this.seq++
+    this.size += line.length
+    if (record.type === 'step-start') this.openStep = {id: record.step, since: Date.now()}
+    else if (record.type === 'step-end') this.openStep = undefined
+    else if (record.type === 'run-end') this.ended = true
     for (const l of this.listeners) l(record)
     return record
   }
 
   sync(): void {
-    fsyncSync(this.fd)
+    onDisk(this.path, () => fsyncSync(this.fd))
   }
 
   close(): void {
-    this.sync()
-    closeSync(this.fd)
+    try {
+      this.sync()
+    } finally {
+      closeSync(this.fd)
+    }
   }
 }

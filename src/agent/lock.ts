@@ -1,4 +1,5 @@
-import {closeSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync} from 'node:fs'
+import {closeSync, openSync, readFileSync, renameSync, statSync, unlinkSync} from 'node:fs'
+import {onDisk, writeAll} from './disk-full.js'
 import {bootId} from './facts.js'
 
 export interface LockInfo {
@@ -73,12 +74,23 @@ export class HostLock {
 
   /** Record which run holds the lock, for `agent start` callers that find it held. */
   setRun(run: string): void {
-    this.info = {...this.info, run}
+    const info = {...this.info, run}
     const tmp = `${this.path}.${process.pid}.tmp`
-    const fd = openSync(tmp, 'w', 0o600)
-    writeSync(fd, JSON.stringify(this.info))
-    closeSync(fd)
+    try {
+      onDisk(this.path, () => {
+        const fd = openSync(tmp, 'w', 0o600)
+        try {
+          writeAll(fd, JSON.stringify(info), this.path)
+        } finally {
+          closeSync(fd)
+        }
+      })
+    } catch (e) {
+      removeQuietly(tmp)
+      throw e
+    }
     renameSync(tmp, this.path)
+    this.info = info
   }
 
   release(): void {
@@ -96,12 +108,19 @@ export class HostLock {
 function createExclusive(path: string, info: LockInfo): boolean {
   let fd: number
   try {
-    fd = openSync(path, 'wx', 0o600)
+    fd = onDisk(path, () => openSync(path, 'wx', 0o600))
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false
     throw e
   }
-  writeSync(fd, JSON.stringify(info))
+  try {
+    // An empty lock file would read as "being written" to every other start for seconds.
+    writeAll(fd, JSON.stringify(info), path)
+  } catch (e) {
+    closeSync(fd)
+    removeQuietly(path)
+    throw e
+  }
   closeSync(fd)
   return true
 }

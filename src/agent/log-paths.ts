@@ -7,20 +7,10 @@ import {renderText} from '../playbook/render.js'
 import {gatherFacts} from './facts.js'
 import {allRunIds, lastRunId, readMeta} from './runs.js'
 import {StateDir} from './state-dir.js'
+import type {LogsAnswer} from '../protocol/answers.js'
 
-/** What `agent logs --json` prints: where this host's logs are, for `fleet collect-logs`. */
-export interface LogPaths {
-  /** The agent's state dir (journals, step logs), absolute. */
-  state_dir: string
-  /** The playbook whose `logs:` were rendered, if any. */
-  playbook?: string
-  /** The vars file used to render them, if any. */
-  vars?: string
-  /** The playbook's `logs:` rendered for this host, absolute (relative ones are taken from the home folder). */
-  paths: string[]
-  /** Why `paths` is empty although a playbook was asked for (the state dir is still good). */
-  error?: string
-}
+/** What `agent logs --json` prints (its type is the agent's contract with fleet). */
+export type LogPaths = LogsAnswer
 
 /**
  * The agent's state dir and the playbook's declared log paths on this host.

@@ -4,8 +4,10 @@ import {loadPlaybook} from '../playbook/load.js'
 import {prepareSteps, type PreparedStep} from '../playbook/prepare.js'
 import {selectSteps, selectUndoSteps} from '../playbook/select.js'
 import type {Playbook} from '../playbook/types.js'
-import {doneSteps, type HostFacts, type JournalRecord, type RunMode, type RunStatus, type StartKind} from '../protocol/index.js'
+import {doneSteps, type HostFacts, type JournalRecord, type RecordBody, type RunEndRecord, type RunMode, type RunStatus, type StartKind} from '../protocol/index.js'
+import {noSpacePath} from '../protocol/no-space.js'
 import {AGENT_VERSION} from './version.js'
+import {DiskFullError, SpaceReserve} from './disk-full.js'
 import {bootId, gatherFacts} from './facts.js'
 import {killAllRunning} from './exec.js'
 import {JournalWriter, readJournal} from './journal.js'
@@ -38,6 +40,8 @@ export type StartOutcome = StartKind
 export interface RunResult {
   run: string
   status: RunStatus
+  /** The run ended failed because the host's disk is full (its run-end, when the disk took it, says so). */
+  fault?: DiskFullError
 }
 
 /** Everything that can be checked before a run changes anything: playbook, vars, selection, templates, sudo. */
@@ -74,6 +78,13 @@ export function checkSudo(p: PreparedRun): void {
 /**
  * One run of a playbook on this host: take the lock, resume the unfinished
  * run with the same inputs or start a new one, run the steps, journal it all.
+ *
+ * A full disk (DiskFullError from any write of the agent's own files): before
+ * the run is known, executeRun throws it and nothing has changed (the start is
+ * refused). Once it is known, the step going on and the run end failed with
+ * "no space left on the host: PATH": the SpaceReserve taken at the start is given
+ * back first, so those last records fit, and the result carries the fault. The
+ * next start with the same inputs resumes such a run (openRun).
  */
 export async function executeRun(p: PreparedRun, hooks: {onStart?: (o: StartOutcome) => void; onRecord?: (r: JournalRecord) => void} = {}): Promise<RunResult | undefined> {
   const state = new StateDir(p.req.stateDir)
@@ -85,89 +96,155 @@ export async function executeRun(p: PreparedRun, hooks: {onStart?: (o: StartOutc
     return undefined
   }
   const lock = got.lock
+  const reserve = new SpaceReserve(state.reservePath)
   let journal: JournalWriter | undefined
   const onSignal = (sig: NodeJS.Signals) => {
     // No run-end: a run stopped by a signal is resumed by the next start.
     killAllRunning('SIGTERM')
-    journal?.sync()
+    try {
+      journal?.sync()
+    } catch {
+      // a full disk: what was written is there, the rest is lost with the signal
+    }
+    reserve.release()
     lock.release()
     process.exit(128 + (sig === 'SIGINT' ? 2 : sig === 'SIGHUP' ? 1 : 15))
   }
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP']
   for (const s of signals) process.on(s, onSignal)
   try {
+    // A disk without room for the reserve has none for a run's records: refuse before changing anything.
+    reserve.take()
     const {run, resumed, records} = openRun(state, p)
     lock.setRun(run)
     journal = new JournalWriter(state.journal(run), run)
     if (hooks.onRecord) journal.onRecord(hooks.onRecord)
     hooks.onStart?.({kind: resumed ? 'resumed' : 'started', run})
-    const done = doneSteps(records)
-    const rebooted = rebootedSteps(records)
-    if (resumed) journal.append({type: 'run-resume', pid: process.pid, boot_id: bootId(), done: [...done]})
-    else {
-      journal.append({
-        type: 'run-start',
-        mode: p.req.mode,
-        playbook: {name: p.playbook.name, hash: p.playbook.hash, path: p.playbook.path},
-        selection: {only: p.req.only, from_step: p.req.fromStep ?? p.req.toStep},
-        plan: p.steps.map((s) => ({id: s.step.id, title: s.step.title, phase: s.step.phase})),
-        facts: p.facts,
-        agent_version: AGENT_VERSION,
-        pid: process.pid,
-      })
-    }
-    journal.sync()
-    const started = Date.parse(records.find((r) => r.type === 'run-start')?.ts ?? new Date().toISOString())
-    const applied = p.req.mode === 'undo' ? appliedSteps(state) : new Set<string>()
-    let failed: {step: string; error?: string} | undefined
-    const steps = [...p.steps]
-    for (let i = 0; i < steps.length; i++) {
-      const s = steps[i]
-      if (done.has(s.step.id)) continue
-      const outcome = await executeStep(s, p.req.mode, {
-        journal,
-        logPath: state.stepLog(run, s.step.id),
-        secrets: p.playbook.secretValues,
-        isRoot: p.facts.is_root,
-        user: p.facts.user,
-        index: i + 1,
-        total: steps.length,
-        rebooted: rebooted.has(s.step.id),
-        appliedByHistory: applied.has(s.step.id),
-      })
-      if (outcome.status === 'failed') {
-        failed = {step: s.step.id, error: outcome.error}
-        break
-      }
-      if (s.step.refresh_facts) {
-        // The step wrote local facts (a probe's verdict): the steps after it are rendered with them.
-        try {
-          steps.splice(i + 1, Infinity, ...prepareSteps(p.playbook, steps.slice(i + 1).map((x) => x.step), gatherFacts()))
-        } catch (e) {
-          if (!(e instanceof UserError)) throw e
-          failed = {step: s.step.id, error: `after it refreshed the facts: ${e.message}`}
-          break
+    const opening: RecordBody = resumed
+      ? {type: 'run-resume', pid: process.pid, boot_id: bootId(), done: [...doneSteps(records)]}
+      : {
+          type: 'run-start',
+          mode: p.req.mode,
+          playbook: {name: p.playbook.name, hash: p.playbook.hash, path: p.playbook.path},
+          selection: {only: p.req.only, from_step: p.req.fromStep ?? p.req.toStep},
+          plan: p.steps.map((s) => ({id: s.step.id, title: s.step.title, phase: s.step.phase})),
+          facts: p.facts,
+          agent_version: AGENT_VERSION,
+          pid: process.pid,
         }
-      }
+    const started = Date.parse(records.find((r) => r.type === 'run-start')?.ts ?? new Date().toISOString())
+    const before = journal.lastSeq
+    try {
+      return await runSteps(p, state, run, journal, records, opening, started, () => reserve.release())
+    } catch (e) {
+      if (!(e instanceof DiskFullError)) throw e
+      return endOnFullDisk(journal, run, e, {opened: journal.lastSeq > before, opening, started, reserve})
     }
-    const status: RunStatus = failed ? 'failed' : 'ok'
-    journal.append({type: 'run-end', status, duration_ms: Math.max(0, Date.now() - started), failed_step: failed?.step, error: failed && `${failed.step}: ${failed.error ?? 'failed'}`})
-    journal.close()
-    return {run, status}
   } finally {
     for (const s of signals) process.off(s, onSignal)
+    reserve.release()
     lock.release()
   }
+}
+
+/** The run's records from its opening (run-start or run-resume) to its run-end. */
+async function runSteps(p: PreparedRun, state: StateDir, run: string, journal: JournalWriter, records: JournalRecord[], opening: RecordBody, started: number, onDiskFull: () => void): Promise<RunResult> {
+  journal.append(opening)
+  journal.sync()
+  const done = doneSteps(records)
+  const rebooted = rebootedSteps(records)
+  const applied = p.req.mode === 'undo' ? appliedSteps(state) : new Set<string>()
+  let failed: {step: string; error?: string; fault?: DiskFullError} | undefined
+  const steps = [...p.steps]
+  for (let i = 0; i < steps.length; i++) {
+    const s = steps[i]
+    if (done.has(s.step.id)) continue
+    const outcome = await executeStep(s, p.req.mode, {
+      journal,
+      logPath: state.stepLog(run, s.step.id),
+      secrets: p.playbook.secretValues,
+      isRoot: p.facts.is_root,
+      user: p.facts.user,
+      index: i + 1,
+      total: steps.length,
+      rebooted: rebooted.has(s.step.id),
+      appliedByHistory: applied.has(s.step.id),
+      onDiskFull,
+    })
+    if (outcome.status === 'failed') {
+      failed = {step: s.step.id, error: outcome.error, fault: outcome.fault}
+      break
+    }
+    if (s.step.refresh_facts) {
+      // The step wrote local facts (a probe's verdict): the steps after it are rendered with them.
+      try {
+        steps.splice(i + 1, Infinity, ...prepareSteps(p.playbook, steps.slice(i + 1).map((x) => x.step), gatherFacts()))
+      } catch (e) {
+        if (!(e instanceof UserError)) throw e
+        failed = {step: s.step.id, error: `after it refreshed the facts: ${e.message}`}
+        break
+      }
+    }
+  }
+  const status: RunStatus = failed ? 'failed' : 'ok'
+  // A full disk is the host's fault, not the step's: its sentence alone is the run's error.
+  const error = failed && (failed.fault?.message ?? `${failed.step}: ${failed.error ?? 'failed'}`)
+  journal.append({type: 'run-end', status, duration_ms: Math.max(0, Date.now() - started), failed_step: failed?.step, error})
+  journal.close()
+  return {run, status, fault: failed?.fault}
+}
+
+/**
+ * The disk refused a record of a run that is going: give the reserve back, then end
+ * what was left open, each record as far as the disk allows (one it refuses is taken
+ * back whole, see JournalWriter). The run ends failed with the sentence naming the file.
+ */
+function endOnFullDisk(journal: JournalWriter, run: string, fault: DiskFullError, o: {opened: boolean; opening: RecordBody; started: number; reserve: SpaceReserve}): RunResult {
+  o.reserve.release()
+  const asFarAsItGoes = (body: RecordBody) => {
+    try {
+      journal.append(body)
+      return true
+    } catch (e) {
+      if (!(e instanceof DiskFullError)) throw e
+      return false
+    }
+  }
+  // The opening (run-start, run-resume) first, if it was what did not fit: a run-end needs a start.
+  const opened = o.opened || asFarAsItGoes(o.opening)
+  const step = journal.openStep
+  if (opened && step) asFarAsItGoes({type: 'step-end', step: step.id, status: 'failed', exit_code: null, attempts: 0, duration_ms: Math.max(0, Date.now() - step.since), error: fault.message})
+  if (opened && !journal.ended) asFarAsItGoes({type: 'run-end', status: 'failed', duration_ms: Math.max(0, Date.now() - o.started), failed_step: step?.id, error: fault.message})
+  try {
+    journal.close()
+  } catch {
+    // fsync refused too: the records are written, the disk keeps them if it can
+  }
+  return {run, status: 'failed', fault}
+}
+
+/** The run-end that closes a journal: the last one, unless a run-resume reopened the run after it. */
+function lastRunEnd(records: JournalRecord[]): RunEndRecord | undefined {
+  let end: RunEndRecord | undefined
+  for (const r of records) {
+    if (r.type === 'run-end') end = r
+    else if (r.type === 'run-resume') end = undefined
+  }
+  return end
 }
 
 function openRun(state: StateDir, p: PreparedRun): {run: string; resumed: boolean; records: JournalRecord[]} {
   const last = lastRunId(state)
   if (last) {
     const records = readJournal(state.journal(last))
-    const unfinished = records.length > 0 && !records.some((r) => r.type === 'run-end')
-    if (unfinished) {
+    const end = lastRunEnd(records)
+    // A run the full disk ended is picked up again as well, as one killed would be; with other inputs it stays ended.
+    const stoppedByDisk = end?.status === 'failed' && noSpacePath(end.error) !== undefined
+    if (records.length > 0 && (!end || stoppedByDisk)) {
       const meta = readMeta(state, last)
       if (meta && resumeKey(meta) === resumeKey({...p.meta, run: last})) return {run: last, resumed: true, records}
+    }
+    if (records.length > 0 && !end) {
       const old = new JournalWriter(state.journal(last), last)
       old.append({type: 'run-end', status: 'abandoned', duration_ms: 0, error: 'replaced by a new run with a different playbook, vars or step selection'})
       old.close()

@@ -1,6 +1,7 @@
-import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {randomBytes} from 'node:crypto'
 import {foldRun, type JournalRecord, type RunMode, type RunSummary} from '../protocol/index.js'
+import {onDisk} from './disk-full.js'
 import {readJournal} from './journal.js'
 import {isAlive, readLock} from './lock.js'
 import type {StateDir} from './state-dir.js'
@@ -27,14 +28,20 @@ export function newRunId(): string {
   return `${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${randomBytes(3).toString('hex')}`
 }
 
+/** Replace the file at once; on a full disk it is left as it was (DiskFullError naming it). */
 function writeAtomic(path: string, text: string): void {
   const tmp = `${path}.${process.pid}.tmp`
-  writeFileSync(tmp, text, {mode: 0o600})
+  try {
+    onDisk(path, () => writeFileSync(tmp, text, {mode: 0o600}))
+  } catch (e) {
+    rmSync(tmp, {force: true})
+    throw e
+  }
   renameSync(tmp, path)
 }
 
 export function createRun(state: StateDir, meta: RunMeta): void {
-  mkdirSync(state.logsDir(meta.run), {recursive: true, mode: 0o700})
+  onDisk(state.logsDir(meta.run), () => mkdirSync(state.logsDir(meta.run), {recursive: true, mode: 0o700}))
   writeAtomic(state.meta(meta.run), JSON.stringify(meta, null, 2))
   writeAtomic(state.lastRunPath, meta.run)
 }

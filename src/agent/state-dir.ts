@@ -1,6 +1,7 @@
 import {mkdirSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {join} from 'node:path'
+import {onDisk} from './disk-full.js'
 
 /**
  * Where the agent keeps runs, journals, step logs and its lock:
@@ -29,6 +30,10 @@ export class StateDir {
   get detachedOutput(): string {
     return join(this.root, 'agent.out')
   }
+  /** Space a running run keeps for its last records on a disk that fills (SpaceReserve). */
+  get reservePath(): string {
+    return join(this.root, 'space-reserve')
+  }
   runDir(run: string): string {
     return join(this.runsDir, run)
   }
@@ -46,6 +51,6 @@ export class StateDir {
   }
 
   ensure(): void {
-    mkdirSync(this.runsDir, {recursive: true, mode: 0o700})
+    onDisk(this.runsDir, () => mkdirSync(this.runsDir, {recursive: true, mode: 0o700}))
   }
 }

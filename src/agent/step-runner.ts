@@ -1,5 +1,6 @@
 import type {PreparedStep} from '../playbook/prepare.js'
 import type {RunMode, StepEndRecord} from '../protocol/index.js'
+import {DiskFullError} from './disk-full.js'
 import {bootId} from './facts.js'
 import {runShell, type ShellResult} from './exec.js'
 import type {JournalWriter} from './journal.js'
@@ -19,9 +20,14 @@ export interface StepContext {
   rebooted: boolean
   /** For undo of a step without a check: whether the journals say it was applied. */
   appliedByHistory: boolean
+  /** The disk is full (the step failed with `fault`): called before its step-end is written, to make room for it. */
+  onDiskFull?: (fault: DiskFullError) => void
 }
 
-export type StepOutcome = Pick<StepEndRecord, 'status' | 'reason' | 'exit_code' | 'attempts' | 'error'>
+export type StepOutcome = Pick<StepEndRecord, 'status' | 'reason' | 'exit_code' | 'attempts' | 'error'> & {
+  /** The step failed because the agent could not write its log or journal: the run ends with this. */
+  fault?: DiskFullError
+}
 
 const MAX_BACKOFF_MS = 60_000
 const CHECK_TIMEOUT_MS = 300_000
@@ -34,23 +40,39 @@ interface Attempt {
   error?: string
 }
 
-/** Run one step (or its undo), journaling start, output, retries and end. */
+/**
+ * Run one step (or its undo), journaling start, output, retries and end. A full disk
+ * under the step's log or the journal ends the step failed with that fault (its command
+ * stopped, no retry); a step-start or step-end the disk refused throws the DiskFullError.
+ */
 export async function executeStep(p: PreparedStep, mode: RunMode, ctx: StepContext): Promise<StepOutcome> {
   const {step} = p
   const started = Date.now()
   ctx.journal.append({type: 'step-start', step: step.id, index: ctx.index, total: ctx.total, title: step.title, phase: step.phase, action: mode})
-  const out = new StepOutput(ctx.logPath, ctx.journal, step.id, ctx.secrets)
-  out.note(`==== ${mode} ${step.id} (${step.title}) at ${new Date().toISOString()} ====`)
   const sudo = step.needs_root && !ctx.isRoot
   let outcome: StepOutcome
+  let out: StepOutput | undefined
   try {
+    out = new StepOutput(ctx.logPath, ctx.journal, step.id, ctx.secrets)
+    out.note(`==== ${mode} ${step.id} (${step.title}) at ${new Date().toISOString()} ====`)
     outcome = await decide(p, mode, ctx, out, sudo)
+    // Output was lost (even if the command went on to succeed): the step's record is not whole.
+    if (out.fault && !outcome.fault) outcome = faulted(out.fault, outcome.attempts)
+  } catch (e) {
+    if (!(e instanceof DiskFullError)) throw e
+    outcome = faulted(e, 0)
   } finally {
-    out.close()
+    out?.close()
   }
-  ctx.journal.append({type: 'step-end', step: step.id, ...outcome, duration_ms: Date.now() - started})
+  const {fault, ...end} = outcome
+  if (fault) ctx.onDiskFull?.(fault)
+  ctx.journal.append({type: 'step-end', step: step.id, ...end, duration_ms: Date.now() - started})
   ctx.journal.sync()
   return outcome
+}
+
+function faulted(fault: DiskFullError, attempts: number): StepOutcome {
+  return {status: 'failed', exit_code: null, attempts, error: fault.message, fault}
 }
 
 async function decide(p: PreparedStep, mode: RunMode, ctx: StepContext, out: StepOutput, sudo: boolean): Promise<StepOutcome> {
@@ -118,7 +140,15 @@ async function withRetries(p: PreparedStep, ctx: StepContext, out: StepOutput, a
   const tries = p.step.retries + 1
   for (let n = 1; ; n++) {
     if (n > 1) out.note(`---- attempt ${n} of ${tries} ----`)
-    const a = await attempt()
+    let a: Attempt
+    try {
+      a = await attempt()
+    } catch (e) {
+      // No retry: another attempt would find the disk as full.
+      if (e instanceof DiskFullError) return faulted(e, n)
+      throw e
+    }
+    if (out.fault) return faulted(out.fault, n)
     if (a.ok) return {status: 'ok', exit_code: a.exit_code, attempts: n}
     if (n >= tries) return {status: 'failed', exit_code: a.exit_code, attempts: n, error: a.error}
     const delay = Math.min(MAX_BACKOFF_MS, Math.round(p.step.retry_delay_s * 1000 * 2 ** (n - 1)))
@@ -130,11 +160,12 @@ async function withRetries(p: PreparedStep, ctx: StepContext, out: StepOutput, a
 async function shellAttempt(script: string, env: Record<string, string>, sudo: boolean, timeoutMs: number, out: StepOutput, user: string): Promise<Attempt> {
   let r: ShellResult
   try {
-    r = await runShell({script, env, sudo, timeoutMs, onStdout: (t) => out.write('stdout', t), onStderr: (t) => out.write('stderr', t)})
+    r = await runShell({script, env, sudo, timeoutMs, signal: out.signal, onStdout: (t) => out.write('stdout', t), onStderr: (t) => out.write('stderr', t)})
   } catch (e) {
     return {ok: false, exit_code: null, error: `cannot start the command: ${(e as Error).message}`}
   }
   out.flush()
+  if (out.fault) throw out.fault
   if (r.code === 0) return {ok: true, exit_code: 0}
   let error = out.errorLine() ?? `exit code ${r.code ?? r.signal}`
   if (r.sudoNeedsPassword) error = sudoMessage(user)
@@ -146,7 +177,7 @@ function quietCheck(script: string, env: Record<string, string>, sudo: boolean, 
   let text = ''
   out.note('---- check ----')
   const collect = (t: string) => (text += t)
-  return runShell({script, env, sudo, timeoutMs: CHECK_TIMEOUT_MS, onStdout: collect, onStderr: collect}).finally(() => out.quiet(text))
+  return runShell({script, env, sudo, timeoutMs: CHECK_TIMEOUT_MS, signal: out.signal, onStdout: collect, onStderr: collect}).finally(() => out.quiet(text))
 }
 
 export function sudoMessage(user: string): string {

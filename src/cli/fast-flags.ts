@@ -1,12 +1,17 @@
 /**
  * A flag parser for the CLIs' fast paths: the common commands of `agent` and
  * `fleet status` run without loading oclif, whose start-up costs more CPU than
- * those commands' own work. It understands only plain, valid flags; anything
- * else (help, an unknown or repeated flag, a bad value, a missing required
- * flag, `-pVALUE`) makes it return undefined, and the command goes to oclif,
- * which prints the usual help and messages. Tests hold each fast path's flag
- * table to its oclif command's flags.
+ * those commands' own work. Node's util.parseArgs (strict) does the parsing; on top
+ * of it this accepts only plain, valid flags: anything else (help, an unknown or
+ * repeated flag, a bad integer, a missing required flag, a value that starts with
+ * '-', `-pVALUE`, `--bool=x`, `--`, a positional) makes it return undefined, and
+ * the command goes to oclif, which prints the usual help and messages. So does
+ * every command on a Node.js without parseArgs' tokens (before 18.7): the agent
+ * runs on any Node.js 18. Tests hold each fast path's flag table to its oclif
+ * command's flags.
  */
+import * as util from 'node:util'
+
 export type Kind = 'string' | 'boolean' | 'integer'
 export interface FlagSpec {
   kind: Kind
@@ -19,32 +24,37 @@ export type Values = Record<string, string | boolean | number | undefined>
 
 /** Flags as oclif would parse them, or undefined when anything is out of the ordinary. */
 export function parseFast(argv: readonly string[], spec: Record<string, FlagSpec>): Values | undefined {
+  const parseArgs = (util as Partial<typeof util>).parseArgs
+  if (!parseArgs) return undefined
+  const options = Object.fromEntries(
+    Object.entries(spec).map(([name, s]) => [name, {type: s.kind === 'boolean' ? ('boolean' as const) : ('string' as const), ...(s.char ? {short: s.char} : {})}]),
+  )
+  let tokens
+  try {
+    tokens = parseArgs({args: [...argv], options, strict: true, allowPositionals: false, tokens: true}).tokens
+  } catch {
+    return undefined
+  }
+  if (!tokens) return undefined
   const out: Values = {}
-  const byChar = new Map(Object.entries(spec).flatMap(([name, s]) => (s.char ? [[s.char, name] as const] : [])))
-  for (let i = 0; i < argv.length; i++) {
-    const arg = argv[i]
-    let name: string | undefined
-    let value: string | undefined
-    if (arg.startsWith('--')) {
-      const eq = arg.indexOf('=')
-      name = eq > 0 ? arg.slice(2, eq) : arg.slice(2)
-      if (eq > 0) value = arg.slice(eq + 1)
-    } else if (/^-[a-zA-Z]$/.test(arg)) name = byChar.get(arg[1])
-    if (!name || !(name in spec) || name in out) return undefined
-    const s = spec[name]
+  for (const t of tokens) {
+    // Positionals are refused by parseArgs already; `--` (end of flags) is left to oclif.
+    if (t.kind !== 'option') return undefined
+    if (Object.hasOwn(out, t.name)) return undefined
+    const arg = argv[t.index]
+    // An inline value only as `--name=value`; a short flag only alone (no `-pVALUE`, no `-ab`).
+    if (t.inlineValue ? !arg.startsWith('--') : arg !== t.rawName) return undefined
+    const s = spec[t.name]
     if (s.kind === 'boolean') {
-      if (value !== undefined) return undefined
-      out[name] = true
+      out[t.name] = true
       continue
     }
-    if (value === undefined) {
-      value = argv[++i]
-      if (value === undefined || value.startsWith('-')) return undefined
-    }
+    const value = t.value
+    if (value === undefined || (!t.inlineValue && value.startsWith('-'))) return undefined
     if (s.kind === 'integer') {
       if (!/^\d+$/.test(value)) return undefined
-      out[name] = Number(value)
-    } else out[name] = value
+      out[t.name] = Number(value)
+    } else out[t.name] = value
   }
   for (const [name, s] of Object.entries(spec)) {
     if (out[name] === undefined && s.env && process.env[s.env]) out[name] = s.kind === 'integer' ? Number(process.env[s.env]) : process.env[s.env]

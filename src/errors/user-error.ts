@@ -1,3 +1,5 @@
+import {EXIT} from '../protocol/exit-codes.js'
+
 /**
  * A mistake in what the user gave us (a file, a flag). Commands print its
  * message as one sentence, without a stack trace, and exit non-zero.
@@ -6,7 +8,7 @@ export class UserError extends Error {
   readonly exitCode: number
   /** Exit once said, instead of waiting for work still under way (the hosts' agents carry on without us). */
   readonly exitNow: boolean
-  constructor(message: string, exitCode = 2, opts: {exitNow?: boolean} = {}) {
+  constructor(message: string, exitCode: number = EXIT.badInput, opts: {exitNow?: boolean} = {}) {
     super(message)
     this.name = 'UserError'
     this.exitCode = exitCode

@@ -1,3 +1,4 @@
+import type {z} from 'zod'
 import type {Place} from '../errors/user-error.js'
 import {InstanceId, PortText, SafeName, Transport, UserName} from './schema.js'
 import {checkValue, type Problem, type Sourced} from './problems.js'
@@ -73,6 +74,15 @@ export function buildHost(
   if (t.user !== undefined) host.user = {value: t.user, place: target.place}
   if (t.port !== undefined) host.port = {value: t.port, place: target.place}
 
+  // port= and user=: checked, and refused when the address gives them already (user@host:port).
+  const besideAddress = <S extends z.ZodType>(schema: S, inAddress: unknown, what: string, raw: string, place: Place): Sourced<z.output<S>> | undefined => {
+    const checked = checkValue(schema, raw)
+    if (!checked.ok) push(place, checked.message)
+    else if (inAddress !== undefined) push(place, `the address ${JSON.stringify(target.text)} already gives ${what}; give it once.`)
+    else return {value: checked.value, place}
+    return undefined
+  }
+
   const seen = new Map<FieldKey, Place>()
   for (const field of fields) {
     const {key, raw, place} = field
@@ -86,20 +96,12 @@ export function buildHost(
       continue
     }
     switch (key) {
-      case 'port': {
-        const checked = checkValue(PortText, raw)
-        if (!checked.ok) push(place, checked.message)
-        else if (t.port !== undefined) push(place, `the address ${JSON.stringify(target.text)} already gives a port; give it once.`)
-        else host.port = {value: checked.value, place}
+      case 'port':
+        host.port = besideAddress(PortText, t.port, 'a port', raw, place) ?? host.port
         break
-      }
-      case 'user': {
-        const checked = checkValue(UserName, raw)
-        if (!checked.ok) push(place, checked.message)
-        else if (t.user !== undefined) push(place, `the address ${JSON.stringify(target.text)} already gives a user; give it once.`)
-        else host.user = {value: checked.value, place}
+      case 'user':
+        host.user = besideAddress(UserName, t.user, 'a user', raw, place) ?? host.user
         break
-      }
       case 'name': {
         const checked = checkValue(SafeName, raw)
         if (checked.ok) host.name = {value: checked.value, place}

@@ -1,3 +1,4 @@
+import type {z} from 'zod'
 import {existsSync} from 'node:fs'
 import {hostname} from 'node:os'
 import {isAbsolute, join, resolve} from 'node:path'
@@ -125,21 +126,16 @@ export function mergeHost(parsed: ParsedHost, ctx: MergeContext, problems: Probl
     else push(found.hostName.place, checked.message)
   }
 
-  let port = parsed.port?.value
-  if (port === undefined && found.port) {
-    const checked = checkValue(PortText, found.port.value)
-    if (checked.ok) port = checked.value
-    else push(found.port.place, checked.message)
+  // The line's value, else ~/.ssh/config's (checked like the line's), else the default.
+  const configured = <S extends z.ZodType>(own: z.output<S> | undefined, fromConfig: Sourced<string> | undefined, schema: S): z.output<S> | undefined => {
+    if (own !== undefined || !fromConfig) return own
+    const checked = checkValue(schema, fromConfig.value)
+    if (checked.ok) return checked.value
+    push(fromConfig.place, checked.message)
+    return undefined
   }
-  port ??= defaults.port.value
-
-  let user = parsed.user?.value
-  if (user === undefined && found.user) {
-    const checked = checkValue(UserName, found.user.value)
-    if (checked.ok) user = checked.value
-    else push(found.user.place, checked.message)
-  }
-  user ??= defaults.user.value
+  const port = configured(parsed.port?.value, found.port, PortText) ?? defaults.port.value
+  const user = configured(parsed.user?.value, found.user, UserName) ?? defaults.user.value
 
   // Jump host.
   let jumpTarget: Sourced<JumpTarget | null> | undefined = parsed.jump

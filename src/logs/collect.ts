@@ -4,15 +4,16 @@ import PQueue from 'p-queue'
 import {create as createTar} from 'tar'
 import {UserError} from '../errors/user-error.js'
 import type {HostSpec} from '../inventory/index.js'
-import {readHostsInput, resolveHosts, transportSettings, type HostsRequest} from '../orchestrator/fleet-hosts.js'
-import {agentCommand, bundleDir, parseProbe, probeScript} from '../orchestrator/remote.js'
-import {RUNTIME_NODE} from '../orchestrator/runtime.js'
-import {layeredHostKeys, transportFor} from '../orchestrator/targets.js'
+import {readHostsInput, resolveHosts, transportSettings, type HostsRequest} from '../hosts/hosts-input.js'
+import {hostsNamed} from '../hosts/select.js'
+import {layeredHostKeys, transportFor} from '../hosts/transports.js'
+import {bundledPlaybook, parseLogsAnswer, type LogsAnswer} from '../protocol/index.js'
+import {runLocalAgent} from '../remote-agent/local-agent.js'
+import {nodeOnHost, parseProbe, probeScript} from '../remote-agent/probe.js'
+import {agentCommand, firstErrorLine} from '../remote-agent/shell-commands.js'
 import {FleetStore, type RunRow} from '../store/store.js'
 import {TransportError, type Transport} from '../transport/types.js'
 import {countFiles, type Refused} from './extract.js'
-import {spawnSync} from 'node:child_process'
-import {packageRoot} from '../orchestrator/bundle.js'
 import {fetchArchive} from './fetch.js'
 import {parseTarStderr, tarCommand} from './remote-tar.js'
 
@@ -115,11 +116,7 @@ export async function collectLogs(req: CollectRequest, onHost?: (h: HostLogs) =>
 }
 
 function selectHosts(hosts: HostSpec[], only: string | undefined): HostSpec[] {
-  if (!only) return hosts
-  const names = only.split(',').map((s) => s.trim()).filter(Boolean)
-  const unknown = names.filter((n) => !hosts.some((h) => h.name === n))
-  if (unknown.length) throw new UserError(`--host: no host named ${unknown.map((n) => `"${n}"`).join(', ')} among the hosts (names: ${hosts.slice(0, 8).map((h) => h.name).join(', ')}${hosts.length > 8 ? ', ...' : ''}).`)
-  return hosts.filter((h) => names.includes(h.name))
+  return only ? hostsNamed(hosts, only, '--host', 'among the hosts') : hosts
 }
 
 function lastRun(store: FleetStore): LastRun {
@@ -134,18 +131,12 @@ function lastRun(store: FleetStore): LastRun {
   const bundle = options.bundle
   if (typeof bundle !== 'string' || !/^[0-9a-f]+$/.test(bundle)) throw new UserError(`${store.path}: the last fleet run (${row.id}) does not record its bundle; run "fleet prepare" again.`)
   if (!existsSync(row.playbook)) throw new UserError(`${row.playbook}: the playbook of the last fleet run is gone from here, so the collected logs could not be cleaned of its secrets; put it back or run "fleet prepare" again.`)
-  return {id: row.id, bundle, playbook: `${bundleDir(bundle)}/playbooks/${basename(row.playbook)}`, localPlaybook: row.playbook, vars: typeof options.vars === 'string' ? options.vars : undefined}
+  return {id: row.id, bundle, playbook: bundledPlaybook(bundle, `playbooks/${basename(row.playbook)}`), localPlaybook: row.playbook, vars: typeof options.vars === 'string' ? options.vars : undefined}
 }
 
 /** 20261124T101500Z: sorts by time, no characters a shell or another OS minds. */
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')
-}
-
-interface AgentAnswer {
-  state_dir: string
-  paths: string[]
-  error?: string
 }
 
 async function collectHost(name: string, t: Transport, run: LastRun, dir: string): Promise<HostLogs> {
@@ -154,7 +145,7 @@ async function collectHost(name: string, t: Transport, run: LastRun, dir: string
   try {
     await t.connect()
     const probe = parseProbe((await t.exec(probeScript(run.bundle), {timeoutMs: QUERY_TIMEOUT_MS})).stdout)
-    const node = probe.node && probe.node.major >= 18 && !probe.node.path.endsWith(RUNTIME_NODE) ? probe.node.path : probe.runtime ? RUNTIME_NODE : undefined
+    const node = nodeOnHost(probe)
     if (!node) throw new Error('no Node.js 18+ on the host to ask the agent where its logs are')
     if (!probe.bundlePresent) throw new Error(`fleet's bundle ${run.bundle} (of fleet run ${run.id}) is not on the host, so there is no agent to ask where its logs are; run "fleet prepare" for this host first`)
     const answer = await askAgent(t, node, run)
@@ -179,21 +170,14 @@ async function collectHost(name: string, t: Transport, run: LastRun, dir: string
 }
 
 /** `agent logs --json` of the last run's bundle: the state dir and the declared log paths, rendered on the host. */
-async function askAgent(t: Transport, node: string, run: LastRun): Promise<AgentAnswer> {
-  const r = await t.exec(agentCommand(node, run.bundle, 'logs', ['--playbook', run.playbook, '--json']), {timeoutMs: QUERY_TIMEOUT_MS})
-  const line = r.stdout.trim().split('\n').pop() ?? ''
-  let answer: Partial<AgentAnswer> | undefined
-  try {
-    answer = JSON.parse(line) as Partial<AgentAnswer>
-  } catch {
-    answer = undefined
-  }
-  if (!answer || typeof answer.state_dir !== 'string' || !answer.state_dir.startsWith('/') || !Array.isArray(answer.paths)) {
-    const why = r.stderr.split('\n').map((l) => l.trim()).find(Boolean) ?? `exit code ${r.code}`
+async function askAgent(t: Transport, node: string, run: LastRun): Promise<LogsAnswer> {
+  const r = await t.exec(agentCommand(node, run.bundle, 'logs', {playbook: run.playbook, json: true}), {timeoutMs: QUERY_TIMEOUT_MS})
+  const answer = parseLogsAnswer(r.stdout)
+  if (!answer) {
     const old = /command logs not found/i.test(r.stderr) ? ' (the agent of this bundle is older than "agent logs"; run "fleet prepare" again to ship a newer one)' : ''
-    throw new Error(`the agent did not say where its logs are: ${why.replace(/^Error: /, '')}${old}`)
+    throw new Error(`the agent did not say where its logs are: ${firstErrorLine(r.stderr) || `exit code ${r.code}`}${old}`)
   }
-  return {state_dir: answer.state_dir, paths: answer.paths.filter((p): p is string => typeof p === 'string' && p.startsWith('/')), error: answer.error}
+  return answer
 }
 
 /** A tar.gz of `paths` under `base` from the host, extracted into `dest`; what is missing, refused or warned about goes into `res`. */
@@ -209,10 +193,8 @@ async function fetchTree(t: Transport, base: string, paths: string[], sudo: bool
 
 /** `agent redact` here, with the run's playbook and vars: the agent's own code knows which vars are secret. */
 function redactLocally(run: LastRun, vars: string | undefined, out: string): void {
-  const args = [join(packageRoot(), 'dist', 'agent', 'agent.mjs'), 'redact', '--playbook', run.localPlaybook, '--json', out]
-  if (vars) args.push('--vars', vars)
-  const r = spawnSync(process.execPath, args, {encoding: 'utf8', env: {...process.env, NODE_ENV: 'production'}})
-  if (r.status !== 0) throw new UserError(`could not clean the collected logs in ${out} of the playbook's secrets: ${(r.stderr.split('\n').find((l) => l.trim()) ?? `exit code ${r.status}`).replace(/^Error: /, '')}`)
+  const r = runLocalAgent('redact', {playbook: run.localPlaybook, vars, json: true}, [out])
+  if (r.status !== 0) throw new UserError(`could not clean the collected logs in ${out} of the playbook's secrets: ${firstErrorLine(r.stderr) || `exit code ${r.status}`}`)
 }
 
 function isEmptyTree(dir: string): boolean {

@@ -10,12 +10,12 @@
  * It judges by name and by content, and says only which kind of secret it saw:
  * never the content itself, so no secret reaches a message or a log.
  */
+import {SQLITE_HEADER} from '../store/sqlite-header.js'
 
 const PRIVATE_KEY = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/
 const PUTTY_KEY = /^PuTTY-User-Key-File-\d+:/m
 const AWS_SECRET = /aws_secret_access_key/i
 const AWS_KEY_ID = /\bA(?:KIA|SIA)[0-9A-Z]{16}\b/
-const SQLITE_MAGIC = Buffer.from('SQLite format 3\0', 'latin1')
 const SSH_KEY_NAME = /^id_(?:rsa|dsa|ecdsa|ed25519)(?:_sk)?$/
 const SQLITE_NAME = /\.(?:db|sqlite|sqlite3|db3)$|-(?:wal|shm|journal)$/i
 
@@ -27,7 +27,7 @@ export function secretReason(name: string, data: Buffer): string | undefined {
   const text = data.toString('latin1')
   if (PRIVATE_KEY.test(text)) return 'it holds a private key'
   if (PUTTY_KEY.test(text)) return 'it holds a PuTTY private key'
-  if (data.subarray(0, SQLITE_MAGIC.length).equals(SQLITE_MAGIC)) return 'it is an SQLite database (like fleet.db, the record of the whole room)'
+  if (data.subarray(0, SQLITE_HEADER.length).equals(SQLITE_HEADER)) return 'it is an SQLite database (like fleet.db, the record of the whole room)'
   if (AWS_SECRET.test(text)) return 'it holds AWS credentials (aws_secret_access_key)'
   if (AWS_KEY_ID.test(text)) return 'it holds an AWS access key id'
   if (SSH_KEY_NAME.test(name)) return 'it is named like an SSH private key'

@@ -1,9 +1,10 @@
 import {createHash} from 'node:crypto'
 import {existsSync, readdirSync, readFileSync, realpathSync, statSync} from 'node:fs'
 import {basename, dirname, isAbsolute, join, posix, relative, resolve, sep} from 'node:path'
-import {fileURLToPath} from 'node:url'
 import {type ArchiveFile, ustar} from '../archive/ustar.js'
 import {UserError} from '../errors/user-error.js'
+import {AGENT_ENTRY} from '../protocol/remote-layout.js'
+import {localAgentDir, packageRoot} from '../remote-agent/local-agent.js'
 import {secretReason} from './bundle-secrets.js'
 
 /** A file of the bundle; `rel` is its path inside the bundle directory. */
@@ -22,17 +23,6 @@ export interface Bundle {
   /** The playbook's path inside the bundle. */
   playbookRel: string
   bytes: number
-}
-
-/** The repository (or installed package) root: where dist/ and playbooks/ are. */
-export function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url))
-  while (!existsSync(join(dir, 'package.json'))) {
-    const up = dirname(dir)
-    if (up === dir) throw new Error('cannot find the fleet package root')
-    dir = up
-  }
-  return dir
 }
 
 /** `--playbook NAME|PATH`: a name is a playbook shipped in playbooks/, anything with a slash or .yaml a file. */
@@ -84,9 +74,8 @@ function playbookFile(pbDir: string, rel: string, isPlaybook: boolean): BundleFi
  * anywhere, for a file outside the folder or one that looks like a secret.
  */
 export function buildBundle(playbookPath: string, playbookFiles: readonly string[]): Bundle {
-  const root = packageRoot()
-  const agentDir = join(root, 'dist', 'agent')
-  if (!existsSync(join(agentDir, 'agent.mjs'))) throw new UserError(`${agentDir}/agent.mjs is missing; run "npm run build" first.`)
+  const agentDir = localAgentDir()
+  if (!existsSync(join(agentDir, AGENT_ENTRY))) throw new UserError(`${agentDir}/${AGENT_ENTRY} is missing; run "npm run build" first.`)
   const files: BundleFile[] = []
   // agent.mjs, the chunks it imports, and package.json (oclif's explicit command list).
   for (const name of readdirSync(agentDir).filter((n) => n.endsWith('.mjs') || n === 'package.json')) {

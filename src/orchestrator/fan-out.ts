@@ -1,6 +1,6 @@
 import PQueue from 'p-queue'
 import {UserError} from '../errors/user-error.js'
-import type {HostState} from '../store/store.js'
+import {isErrorState, type HostState} from '../events/host-state.js'
 
 export interface FanOutOptions {
   concurrency: number
@@ -50,7 +50,7 @@ export async function fanOut<T>(items: T[], work: (item: T) => Promise<HostState
         }
         const state = await work(item)
         results.set(item, state)
-        if (state === 'failed' || state === 'unreachable') {
+        if (isErrorState(state)) {
           errors++
           if (opts.maxErrors !== undefined && errors >= opts.maxErrors && !stoppedBecause) stoppedBecause = `${errors} hosts failed (--max-errors ${opts.maxErrors}); no new hosts were started`
         }

@@ -3,13 +3,17 @@ import {readFileSync} from 'node:fs'
 import {resolve} from 'node:path'
 import type {HostSpec} from '../inventory/index.js'
 import {UserError} from '../errors/user-error.js'
-import {FleetStore, isStoreFull, storeFullError, type HostState} from '../store/store.js'
-import {Progress} from '../ui/progress.js'
+import {HostEvents, ListenerFailure, type HostListener} from '../events/host-events.js'
+import {countStates, isErrorState, isFinalState, type HostState} from '../events/host-state.js'
+import type {StepSelection} from '../protocol/index.js'
+import {FleetStore, isStoreFull, storeFullError} from '../store/store.js'
+import {StoreWriter} from '../store/store-writer.js'
 import {buildBundle, resolvePlaybook, type Bundle} from './bundle.js'
 import {fanOut, parseMaxErrors} from './fan-out.js'
-import {readHostsInput, resolveHosts, transportSettings, type HostsInput, type HostsRequest} from './fleet-hosts.js'
+import {readHostsInput, resolveHosts, transportSettings, type HostsInput, type HostsRequest} from '../hosts/hosts-input.js'
+import {hostsNamed} from '../hosts/select.js'
 import {runHostSession, type VarsUpload} from './host-session.js'
-import {layeredHostKeys, transportFor} from './targets.js'
+import {layeredHostKeys, transportFor} from '../hosts/transports.js'
 import {validateLocally, type LocalPlan} from './validate.js'
 
 export interface FleetRunRequest extends HostsRequest {
@@ -47,7 +51,7 @@ export interface CheckedInputs {
   /** Undefined only for a dry run given neither --hosts nor --targets. */
   hostsInput?: HostsInput
   playbookPath: string
-  agentArgs: string[]
+  steps: StepSelection
   plan: LocalPlan
   vars?: VarsUpload
   bundle: Bundle
@@ -62,30 +66,29 @@ export function checkInputs(req: FleetRunRequest, opts: {hostsOptional?: boolean
   parseMaxErrors(req.maxErrors, 1) // its syntax now: a flag error changes nothing, not even fleet.db
   const hostsInput = opts.hostsOptional && !req.hostsFile && !req.targets ? undefined : readHostsInput(req)
   const playbookPath = resolvePlaybook(req.playbook)
-  const agentArgs = [
-    ...(req.steps ? ['--only', req.steps] : []),
-    ...(req.fromStep ? ['--from-step', req.fromStep] : []),
-    ...(req.toStep ? ['--to-step', req.toStep] : []),
-  ]
-  const plan = validateLocally({mode: req.mode, playbook: playbookPath, vars: req.vars, agentArgs})
+  const steps: StepSelection = {only: req.steps, 'from-step': req.fromStep, 'to-step': req.toStep}
+  const plan = validateLocally({mode: req.mode, playbook: playbookPath, vars: req.vars, steps})
   const vars: VarsUpload | undefined = req.vars ? varsUpload(req.vars) : undefined
   const bundle = buildBundle(playbookPath, plan.files)
-  return {hostsInput, playbookPath, agentArgs, plan, vars, bundle}
+  return {hostsInput, playbookPath, steps, plan, vars, bundle}
 }
+
+/** Listeners of the run's host events besides the store writer (the terminal progress, ...), given the number of hosts. */
+export type ListenersFor = (hosts: number) => HostListener[]
 
 /**
  * `fleet prepare` and `fleet cleanup`: check every input first (hosts file,
  * playbook, vars, step names, the bundle), then drive every host at once and record it.
  */
-export async function runFleet(req: FleetRunRequest, progress?: (total: number) => Progress): Promise<FleetRunSummary> {
+export async function runFleet(req: FleetRunRequest, listeners?: ListenersFor): Promise<FleetRunSummary> {
   const checked = checkInputs(req)
   const hosts = await resolveHosts(req, checked.hostsInput!)
 
   const store = FleetStore.open(req.db)
   try {
-    return await driveHosts(req, checked, hosts, store, progress)
+    return await driveHosts(req, checked, hosts, store, listeners)
   } catch (e) {
-    if (isStoreFull(e)) throw storeFullError(store.path)
+    if (isStoreFull(e instanceof ListenerFailure ? e.cause : e)) throw storeFullError(store.path)
     throw e
   } finally {
     store.close()
@@ -93,8 +96,8 @@ export async function runFleet(req: FleetRunRequest, progress?: (total: number) 
 }
 
 /** The fan-out over the chosen hosts, recorded in the store as it goes. */
-async function driveHosts(req: FleetRunRequest, checked: CheckedInputs, hosts: HostSpec[], store: FleetStore, progress?: (total: number) => Progress): Promise<FleetRunSummary> {
-  const {playbookPath, agentArgs, vars, bundle} = checked
+async function driveHosts(req: FleetRunRequest, checked: CheckedInputs, hosts: HostSpec[], store: FleetStore, listeners?: ListenersFor): Promise<FleetRunSummary> {
+  const {playbookPath, steps, vars, bundle} = checked
   const hostsInput = checked.hostsInput!
   const chosen = selectHosts(hosts, req.onlyHosts, store)
   const maxErrors = parseMaxErrors(req.maxErrors, chosen.length)
@@ -110,44 +113,33 @@ async function driveHosts(req: FleetRunRequest, checked: CheckedInputs, hosts: H
     const id = store.upsertHost({name: h.name, address: h.address, port: h.port, user: h.user, transport: h.transport})
     ids.set(h, id)
     const row = store.host(id)!
-    if (interrupted && row.fleet_run === run && (row.state === 'ok' || row.state === 'failed')) finished.add(h)
+    if (interrupted && row.fleet_run === run && isFinalState(row.state) && row.state !== 'unreachable') finished.add(h)
     else store.claimHost(id, run)
   }
   const settings = transportSettings(req, hostsInput, layeredHostKeys(store.hostKeys(), req.knownHosts))
-  const ui = progress?.(chosen.length)
-  const alreadyDone = (name: string, state: HostState) => {
-    ui?.host(name, state, 'finished before the last run was cut off')
-    return state
-  }
-  // A store that cannot take more ends the whole run at once (see recordSink), not host by host.
+  // A listener that fails (the store's disk full) ends the whole run at once, not host by host.
   let fatal: (e: unknown) => void = () => {}
   const stopped = new Promise<never>((_, reject) => (fatal = reject))
   stopped.catch(() => undefined) // raced below; a second failure later is not an unhandled one
+  const events = new HostEvents(fatal)
+  events.add(new StoreWriter(store, (e) => events.fail(e)))
+  for (const l of listeners?.(chosen.length) ?? []) events.add(l)
   const result = await Promise.race([
     fanOut(
       chosen,
-      async (h) =>
-        finished.has(h) ? alreadyDone(h.name, store.host(ids.get(h)!)!.state) : runHostSession(ids.get(h)!, transportFor(h, settings), {
-          mode: req.mode,
-          bundle,
-          vars,
-          agentArgs,
-          store,
-          runtime: req.runtime,
-          runtimeMirror: req.runtimeMirror,
-          onState: (state, detail) => ui?.host(h.name, state, detail),
-          onRecords: (records) => ui?.records(h.name, records),
-          onFatal: fatal,
-        }).then((state) => {
-          ui?.host(h.name, state)
-          return state
-        }),
+      async (h) => {
+        const host = {id: ids.get(h)!, name: h.name}
+        if (!finished.has(h)) return runHostSession(host, transportFor(h, settings), {mode: req.mode, bundle, vars, steps, events, store, runtime: req.runtime, runtimeMirror: req.runtimeMirror})
+        const state = store.host(host.id)!.state
+        events.emit({kind: 'done', host, state, note: 'finished before the last run was cut off'})
+        return state
+      },
       {concurrency: req.concurrency, maxErrors, canary: req.canary},
     ),
     stopped,
-  ]).finally(() => ui?.stop())
+  ]).finally(() => events.close())
   const rows = chosen.map((h) => store.host(ids.get(h)!)!)
-  const counts = Object.fromEntries((['pending', 'connecting', 'running', 'ok', 'failed', 'unreachable'] as HostState[]).map((s) => [s, rows.filter((r) => r.state === s).length])) as Record<HostState, number>
+  const counts = countStates(rows.map((r) => r.state))
   const allOk = counts.ok === chosen.length
   store.endRun(run, allOk ? 'ok' : 'failed')
   return {
@@ -170,13 +162,10 @@ export function selectHosts(hosts: HostSpec[], only: string | undefined, store?:
   if (!only) return hosts
   if (only === 'failed') {
     if (!store) throw new Error('--only failed needs the database')
-    const bad = new Set(store.hosts().filter((h) => h.state === 'failed' || h.state === 'unreachable').map((h) => h.name))
+    const bad = new Set(store.hosts().filter((h) => isErrorState(h.state)).map((h) => h.name))
     const chosen = hosts.filter((h) => bad.has(h.name))
     if (!chosen.length) throw new UserError(`--only failed: no host of ${store.path} is failed or unreachable; nothing to do.`)
     return chosen
   }
-  const names = only.split(',').map((s) => s.trim()).filter(Boolean)
-  const unknown = names.filter((n) => !hosts.some((h) => h.name === n))
-  if (unknown.length) throw new UserError(`--only: no host named ${unknown.map((n) => `"${n}"`).join(', ')} in the hosts file (names: ${hosts.slice(0, 8).map((h) => h.name).join(', ')}${hosts.length > 8 ? ', ...' : ''}).`)
-  return hosts.filter((h) => names.includes(h.name))
+  return hostsNamed(hosts, only, '--only', 'in the hosts file')
 }

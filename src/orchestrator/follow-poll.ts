@@ -5,9 +5,9 @@
  * stored seq, with backoff while nothing new comes. Storing a record twice is
  * harmless, so a poll that is repeated after a failure loses and duplicates nothing.
  */
-import {splitRecords, type JournalRecord} from '../protocol/index.js'
+import {EXIT, splitRecords, statusAnswerState, type JournalRecord} from '../protocol/index.js'
+import {pollCommand} from '../remote-agent/shell-commands.js'
 import type {Transport} from '../transport/types.js'
-import {agentCommand} from './remote.js'
 
 export interface PollFollowOptions {
   node: string
@@ -21,29 +21,7 @@ export interface PollFollowOptions {
   maxMs?: number
 }
 
-/**
- * One poll on the host: `agent follow --no-wait` prints the records after FROM
- * and exits with the run's status (3 while it has not ended). When it printed
- * nothing and the run has not ended, `agent status --json` on stderr tells a
- * run still going from one that stopped without ending (interrupted).
- */
-export function pollCommand(node: string, bundleHash: string, run: string, from: number): string {
-  const follow = agentCommand(node, bundleHash, 'follow', ['--run', run, '--from', String(from), '--no-wait'])
-  const status = agentCommand(node, bundleHash, 'status', ['--run', run, '--json'])
-  return [`f=$(mktemp) || exit 125`, `${follow} >"$f"; c=$?`, `cat "$f"`, `if [ "$c" = 3 ] && [ ! -s "$f" ]; then ${status} >&2; fi`, `rm -f "$f"`, `exit "$c"`].join('\n')
-}
-
-function interrupted(stderr: string): boolean {
-  const line = stderr.split('\n').reverse().find((l) => l.trim().startsWith('{'))
-  if (!line) return false
-  try {
-    return (JSON.parse(line) as {state?: string} | null)?.state === 'interrupted'
-  } catch {
-    return false
-  }
-}
-
-/** Poll until the run ended (its exit code: 0 ok, 1 failed, 5 abandoned) or stopped without ending (3). */
+/** Poll until the run ended (its exit code: ok, failed, abandoned) or stopped without ending (EXIT.interrupted). */
 export async function pollFollow(t: Transport, o: PollFollowOptions): Promise<number> {
   const min = o.minMs ?? 1000
   const max = o.maxMs ?? 8000
@@ -52,8 +30,9 @@ export async function pollFollow(t: Transport, o: PollFollowOptions): Promise<nu
     const r = await t.exec(pollCommand(o.node, o.bundleHash, o.run, o.from()), {timeoutMs: 120_000})
     const {records} = splitRecords(r.stdout)
     if (records.length) o.ingest(records)
-    if (r.code !== 3) return r.code ?? 3
-    if (!records.length && interrupted(r.stderr)) return 3
+    if (r.code !== EXIT.interrupted) return r.code ?? EXIT.interrupted
+    // The poll printed nothing and `agent status` says the run stopped without ending.
+    if (!records.length && statusAnswerState(r.stderr) === 'interrupted') return EXIT.interrupted
     delay = records.length ? min : Math.min(max, delay * 1.5)
     await new Promise((resolve) => setTimeout(resolve, delay))
   }

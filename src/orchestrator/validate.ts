@@ -1,8 +1,7 @@
-import {spawnSync} from 'node:child_process'
-import {join} from 'node:path'
 import {UserError} from '../errors/user-error.js'
-import {planAnswer, type PlanAnswerStep} from '../protocol/index.js'
-import {packageRoot} from './bundle.js'
+import {planAnswer, type PlanAnswerStep, type StepSelection} from '../protocol/index.js'
+import {localAgentDir, runLocalAgent} from '../remote-agent/local-agent.js'
+import {firstErrorLine} from '../remote-agent/shell-commands.js'
 
 export interface LocalPlan {
   playbook: string
@@ -17,14 +16,11 @@ export interface LocalPlan {
  * hosts will run (`agent run --dry-run`), before any host is contacted. Its
  * one-sentence error is the user's.
  */
-export function validateLocally(args: {mode: 'run' | 'undo'; playbook: string; vars?: string; agentArgs: string[]}): LocalPlan {
-  const agentArgs = [join(packageRoot(), 'dist', 'agent', 'agent.mjs'), args.mode, '--playbook', args.playbook, '--dry-run', '--json', '--state-dir', '/nonexistent-fleet-dry-run', ...args.agentArgs]
-  if (args.vars) agentArgs.push('--vars', args.vars)
-  const r = spawnSync(process.execPath, agentArgs, {encoding: 'utf8', env: {...process.env, NODE_ENV: 'production'}})
-  if (r.status !== 0) {
-    const line = r.stderr.split('\n').find((l) => l.trim()) ?? `the agent's dry run failed with exit code ${r.status}`
-    throw new UserError(line.replace(/^Error: /, ''))
-  }
+export function validateLocally(args: {mode: 'run' | 'undo'; playbook: string; vars?: string; steps: StepSelection}): LocalPlan {
+  const common = {playbook: args.playbook, vars: args.vars, 'dry-run': true, json: true, 'state-dir': '/nonexistent-fleet-dry-run'}
+  const {only, 'from-step': fromStep, 'to-step': toStep} = args.steps
+  const r = args.mode === 'undo' ? runLocalAgent('undo', {...common, 'to-step': toStep}) : runLocalAgent('run', {...common, only, 'from-step': fromStep})
+  if (r.status !== 0) throw new UserError(firstErrorLine(r.stderr) || `the agent's dry run failed with exit code ${r.status}`)
   let json: unknown
   try {
     json = JSON.parse(r.stdout)
@@ -35,7 +31,7 @@ export function validateLocally(args: {mode: 'run' | 'undo'; playbook: string; v
   if (!out.success) {
     const issue = out.error.issues[0]
     const where = issue ? ` (field "${issue.path.join('.') || '(top level)'}": ${issue.message})` : ''
-    throw new UserError(`The agent's dry run (${join(packageRoot(), 'dist', 'agent')}) answered in a shape this fleet does not know${where}; run "npm run build".`)
+    throw new UserError(`The agent's dry run (${localAgentDir()}) answered in a shape this fleet does not know${where}; run "npm run build".`)
   }
   return {playbook: out.data.playbook, steps: out.data.steps, logs: out.data.logs, files: out.data.files}
 }

@@ -1,12 +1,12 @@
 import {chmodSync, closeSync, openSync, readSync} from 'node:fs'
 import Database from 'better-sqlite3'
-import type {JournalRecord} from '../protocol/index.js'
+import type {JournalRecord, PROTOCOL_VERSION} from '../protocol/index.js'
 import {UserError} from '../errors/user-error.js'
 import {MIGRATIONS} from './migrations.js'
+import {SQLITE_HEADER} from './sqlite-header.js'
+import {isFinalState, type HostState} from '../events/host-state.js'
 import type {HostKeyStore} from '../transport/known-hosts.js'
 
-export type HostState = 'pending' | 'connecting' | 'running' | 'ok' | 'failed' | 'unreachable'
-export const HOST_STATES: HostState[] = ['pending', 'connecting', 'running', 'ok', 'failed', 'unreachable']
 
 export interface HostRow {
   id: number
@@ -68,6 +68,14 @@ export interface HostIdentity {
 }
 
 /**
+ * The protocol version of the output records stored as their columns alone (events.body
+ * NULL, migration 2): such a row reads back as a record of this version. Typed by
+ * PROTOCOL_VERSION, so bumping the protocol stops the build here until the store says how
+ * the new version's output records are stored and how the old rows read back.
+ */
+const COLUMNS_ONLY_V: typeof PROTOCOL_VERSION = 1
+
+/**
  * The instructor's record of every host: one SQLite file (WAL, mode 0600).
  * Every SQL statement of fleet lives in this folder. Journal records are
  * stored under (host, agent run, seq) and storing one twice changes nothing,
@@ -124,12 +132,40 @@ export class FleetStore {
     }
   }
 
+  /** Every statement of the store, prepared once when it opens (after the migrations). */
   private prepareStatements() {
     const db = this.db
     return {
+      // fleet runs
+      addFleetRun: db.prepare('INSERT INTO runs (kind, playbook, hosts_file, options, started_at) VALUES (?, ?, ?, ?, ?)'),
+      endFleetRun: db.prepare('UPDATE runs SET ended_at = ?, status = ? WHERE id = ?'),
+      interruptedRun: db.prepare("SELECT * FROM runs WHERE status = 'running' AND kind = ? AND playbook = ? AND hosts_file IS ? AND options = ? ORDER BY id DESC LIMIT 1"),
+      lastRun: db.prepare('SELECT * FROM runs ORDER BY id DESC LIMIT 1'),
+      // hosts
+      upsertHost: db.prepare(
+        `INSERT INTO hosts (name, address, port, user, transport) VALUES (@name, @address, @port, @user, @transport)
+         ON CONFLICT(name) DO UPDATE SET address = excluded.address, port = excluded.port, user = excluded.user, transport = excluded.transport
+         RETURNING id`,
+      ),
+      hostById: db.prepare('SELECT * FROM hosts WHERE id = ?'),
+      hostByName: db.prepare('SELECT * FROM hosts WHERE name = ?'),
+      hosts: db.prepare('SELECT * FROM hosts ORDER BY id'),
+      claimHost: db.prepare("UPDATE hosts SET fleet_run = ?, state = 'pending', error = NULL WHERE id = ?"),
+      hostState: db.prepare('UPDATE hosts SET state = ?, error = coalesce(?, error), ended_at = coalesce(?, ended_at), last_seen = ? WHERE id = ?'),
+      clearHostError: db.prepare('UPDATE hosts SET error = NULL WHERE id = ?'),
+      hostKey: db.prepare('UPDATE hosts SET host_key = ? WHERE id = ?'),
+      setAgentRun: db.prepare('UPDATE hosts SET last_seq = CASE WHEN agent_run IS ? THEN last_seq ELSE 0 END, agent_run = ?, agent_mode = ? WHERE id = ?'),
+      // known host keys
+      knownKey: db.prepare('SELECT key FROM known_hosts WHERE host_id = ? ORDER BY first_seen LIMIT 1').pluck(),
+      knownKeys: db.prepare('SELECT key FROM known_hosts WHERE host_id = ? ORDER BY first_seen').pluck(),
+      addKnownKey: db.prepare('INSERT OR IGNORE INTO known_hosts (host_id, key, first_seen) VALUES (?, ?, ?)'),
+      dropKnownKeys: db.prepare('DELETE FROM known_hosts WHERE host_id = ?'),
+      // journal records
       runId: db.prepare('SELECT id FROM agent_runs WHERE host_id = ? AND agent_run = ?').pluck(),
       addRun: db.prepare('INSERT INTO agent_runs (host_id, agent_run) VALUES (?, ?)'),
       runEnded: db.prepare('UPDATE agent_runs SET ended = 1 WHERE id = ?'),
+      runResumed: db.prepare('UPDATE agent_runs SET ended = 0 WHERE id = ?'),
+      hostRunResume: db.prepare("UPDATE hosts SET state = 'running', ended_at = NULL, error = NULL WHERE id = ?"),
       // The hot path: an output record is its columns alone (no JSON).
       insertOutput: db.prepare("INSERT OR IGNORE INTO events (run_id, seq, type, ts, step, stream, data) VALUES (?, ?, 'output', ?, ?, ?, ?)"),
       insertEvent: db.prepare('INSERT OR IGNORE INTO events (run_id, seq, type, ts, step, stream, data, body) VALUES (?, ?, ?, ?, ?, ?, ?, ?)'),
@@ -145,82 +181,78 @@ export class FleetStore {
       stepBounds: db.prepare('SELECT start_seq, end_seq FROM steps WHERE host_id = ? AND agent_run = ? AND step = ?'),
       stepOutput: db.prepare("SELECT data FROM events WHERE run_id = ? AND seq BETWEEN ? AND ? AND step = ? AND type = 'output' ORDER BY seq DESC LIMIT 200").pluck(),
       runRecords: db.prepare('SELECT seq, type, ts, step, stream, data, body FROM events WHERE run_id = ? ORDER BY seq'),
+      runEndedFlag: db.prepare('SELECT ended FROM agent_runs WHERE host_id = ? AND agent_run = ?').pluck(),
+      steps: db.prepare('SELECT * FROM steps WHERE host_id = ? AND agent_run = ? ORDER BY idx'),
+      eventCount: db.prepare('SELECT count(*) FROM events').pluck(),
+      hostEventCount: db.prepare('SELECT count(*) FROM events WHERE run_id IN (SELECT id FROM agent_runs WHERE host_id = ?)').pluck(),
     }
   }
 
   // ---- fleet runs ----
 
   startRun(kind: 'prepare' | 'cleanup', playbook: string, hostsFile: string | undefined, options: object): number {
-    const r = this.db.prepare('INSERT INTO runs (kind, playbook, hosts_file, options, started_at) VALUES (?, ?, ?, ?, ?)').run(kind, playbook, hostsFile ?? null, JSON.stringify(options), new Date().toISOString())
+    const r = this.st.addFleetRun.run(kind, playbook, hostsFile ?? null, JSON.stringify(options), new Date().toISOString())
     return Number(r.lastInsertRowid)
   }
 
   endRun(id: number, status: string): void {
-    this.db.prepare('UPDATE runs SET ended_at = ?, status = ? WHERE id = ?').run(new Date().toISOString(), status, id)
+    this.st.endFleetRun.run(new Date().toISOString(), status, id)
   }
 
   /** A fleet run with these inputs that never ended (its process was killed): the next invocation carries it on. */
   interruptedRun(kind: string, playbook: string, hostsFile: string | undefined, options: object): RunRow | undefined {
-    return this.db
-      .prepare("SELECT * FROM runs WHERE status = 'running' AND kind = ? AND playbook = ? AND hosts_file IS ? AND options = ? ORDER BY id DESC LIMIT 1")
-      .get(kind, playbook, hostsFile ?? null, JSON.stringify(options)) as RunRow | undefined
+    return this.st.interruptedRun.get(kind, playbook, hostsFile ?? null, JSON.stringify(options)) as RunRow | undefined
   }
 
   lastRun(): RunRow | undefined {
-    return this.db.prepare('SELECT * FROM runs ORDER BY id DESC LIMIT 1').get() as RunRow | undefined
+    return this.st.lastRun.get() as RunRow | undefined
   }
 
   // ---- hosts ----
 
   /** Create the host, or update its address; returns its id. */
   upsertHost(h: HostIdentity): number {
-    const row = this.db
-      .prepare(
-        `INSERT INTO hosts (name, address, port, user, transport) VALUES (@name, @address, @port, @user, @transport)
-         ON CONFLICT(name) DO UPDATE SET address = excluded.address, port = excluded.port, user = excluded.user, transport = excluded.transport
-         RETURNING id`,
-      )
-      .get({name: h.name, address: h.address, port: h.port ?? null, user: h.user ?? null, transport: h.transport ?? 'ssh'}) as {id: number}
+    const row = this.st.upsertHost.get({name: h.name, address: h.address, port: h.port ?? null, user: h.user ?? null, transport: h.transport ?? 'ssh'}) as {id: number}
     return row.id
   }
 
   host(nameOrId: string | number): HostRow | undefined {
-    return (typeof nameOrId === 'number' ? this.db.prepare('SELECT * FROM hosts WHERE id = ?').get(nameOrId) : this.db.prepare('SELECT * FROM hosts WHERE name = ?').get(nameOrId)) as HostRow | undefined
+    return (typeof nameOrId === 'number' ? this.st.hostById.get(nameOrId) : this.st.hostByName.get(nameOrId)) as HostRow | undefined
   }
 
   hosts(): HostRow[] {
-    return this.db.prepare('SELECT * FROM hosts ORDER BY id').all() as HostRow[]
+    return this.st.hosts.all() as HostRow[]
   }
 
   /** A host taken up by a fleet run: it is pending until the run reaches it. */
   claimHost(id: number, fleetRun: number): void {
-    this.db.prepare("UPDATE hosts SET fleet_run = ?, state = 'pending', error = NULL WHERE id = ?").run(fleetRun, id)
+    this.st.claimHost.run(fleetRun, id)
   }
 
   setHostState(id: number, state: HostState, error?: string | null): void {
-    const ended = state === 'ok' || state === 'failed' || state === 'unreachable' ? new Date().toISOString() : null
-    this.db.prepare('UPDATE hosts SET state = ?, error = coalesce(?, error), ended_at = coalesce(?, ended_at), last_seen = ? WHERE id = ?').run(state, error ?? null, ended, new Date().toISOString(), id)
-    if (error === null) this.db.prepare('UPDATE hosts SET error = NULL WHERE id = ?').run(id)
+    const ended = isFinalState(state) ? new Date().toISOString() : null
+    this.st.hostState.run(state, error ?? null, ended, new Date().toISOString(), id)
+    if (error === null) this.st.clearHostError.run(id)
   }
 
   /** Recorded host keys, for trust on first use; also shown on the host's row. */
   hostKeys(): HostKeyStore {
-    const db = this.db
+    const st = this.st
     return {
       location: this.path,
-      get: (hostId) => (db.prepare('SELECT key FROM known_hosts WHERE host_id = ? ORDER BY first_seen LIMIT 1').get(hostId) as {key: string} | undefined)?.key,
-      getAll: (hostId) => (db.prepare('SELECT key FROM known_hosts WHERE host_id = ? ORDER BY first_seen').all(hostId) as Array<{key: string}>).map((r) => r.key),
+      get: (hostId) => st.knownKey.get(hostId) as string | undefined,
+      getAll: (hostId) => st.knownKeys.all(hostId) as string[],
       set: (hostId, key) => {
-        db.prepare('INSERT OR IGNORE INTO known_hosts (host_id, key, first_seen) VALUES (?, ?, ?)').run(hostId, key, new Date().toISOString())
+        st.addKnownKey.run(hostId, key, new Date().toISOString())
       },
       delete: (hostId) => {
-        db.prepare('DELETE FROM known_hosts WHERE host_id = ?').run(hostId)
+        st.dropKnownKeys.run(hostId)
       },
     }
   }
 
   setHostKey(hostId: number, key: string): void {
-    this.db.prepare('UPDATE hosts SET host_key = ? WHERE id = ?').run(key, hostId)
+    this.st.hostKey.run(key, hostId)
   }
 
   // ---- journal records ----
@@ -285,7 +317,7 @@ export class FleetStore {
         runId = this.runIdFor(hostId, run, true)
         maxSeq = 0
       }
-      if (r.type === 'output' && r.v === 1) {
+      if (r.type === 'output' && r.v === COLUMNS_ONLY_V) {
         if (st.insertOutput.run(runId, r.seq, r.ts, r.step, r.stream, r.data).changes === 0) continue
       } else {
         if (st.insertEvent.run(runId, r.seq, r.type, r.ts, 'step' in r ? r.step : null, r.type === 'output' ? r.stream : null, r.type === 'output' ? r.data : null, bodyOf(r)).changes === 0) continue
@@ -316,6 +348,11 @@ export class FleetStore {
         st.stepEnd.run(r.status, r.reason ?? null, r.exit_code, r.attempts, r.ts, r.duration_ms, r.error ?? null, r.seq, hostId, r.run, r.step)
         if (r.status === 'failed') st.hostError.run(r.error ?? `exit code ${r.exit_code}`, hostId)
         break
+      case 'run-resume':
+        // A run that ended failed on a full disk is resumed, not replaced: it is going on again.
+        st.runResumed.run(runId)
+        st.hostRunResume.run(hostId)
+        break
       case 'run-end':
         st.runEnded.run(runId)
         st.hostRunEnd.run(r.status === 'ok' ? 'ok' : 'failed', r.ts, r.status === 'ok' ? null : (r.error ?? r.status), hostId)
@@ -337,7 +374,7 @@ export class FleetStore {
 
   /** Whether the run's run-end record is stored: the journal, not an exit code, says a run is over. */
   agentRunEnded(hostId: number, agentRun: string): boolean {
-    return !!this.db.prepare('SELECT ended FROM agent_runs WHERE host_id = ? AND agent_run = ?').pluck().get(hostId, agentRun)
+    return !!this.st.runEndedFlag.get(hostId, agentRun)
   }
 
   /**
@@ -345,17 +382,11 @@ export class FleetStore {
    * a fleet run killed before any of its records arrived still knows it.
    */
   setAgentRun(hostId: number, agentRun: string, mode: 'run' | 'undo'): void {
-    this.db.prepare('UPDATE hosts SET last_seq = CASE WHEN agent_run IS ? THEN last_seq ELSE 0 END, agent_run = ?, agent_mode = ? WHERE id = ?').run(agentRun, agentRun, mode, hostId)
-  }
-
-  /** The seq to follow a host's agent run from. */
-  followPoint(hostId: number): {agentRun: string | null; lastSeq: number} {
-    const h = this.host(hostId)
-    return {agentRun: h?.agent_run ?? null, lastSeq: h?.last_seq ?? 0}
+    this.st.setAgentRun.run(agentRun, agentRun, mode, hostId)
   }
 
   steps(hostId: number, agentRun: string): StepRow[] {
-    return this.db.prepare('SELECT * FROM steps WHERE host_id = ? AND agent_run = ? ORDER BY idx').all(hostId, agentRun) as StepRow[]
+    return this.st.steps.all(hostId, agentRun) as StepRow[]
   }
 
   /** The last `lines` lines a step wrote (both streams, in order). */
@@ -370,8 +401,7 @@ export class FleetStore {
   }
 
   eventCount(hostId?: number): number {
-    const n = hostId === undefined ? this.db.prepare('SELECT count(*) FROM events').pluck().get() : this.db.prepare('SELECT count(*) FROM events WHERE run_id IN (SELECT id FROM agent_runs WHERE host_id = ?)').pluck().get(hostId)
-    return n as number
+    return (hostId === undefined ? this.st.eventCount.get() : this.st.hostEventCount.get(hostId)) as number
   }
 
   /** Every stored record of a host's agent run, rebuilt in seq order (output data joined back in). */
@@ -380,7 +410,7 @@ export class FleetStore {
     if (runId === undefined) return []
     const rows = this.st.runRecords.all(runId) as Array<{seq: number; type: string; ts: string; step: string | null; stream: string | null; data: string | null; body: string | null}>
     return rows.map((r) => {
-      const rec = r.body === null ? {v: 1, seq: r.seq, ts: r.ts, run: agentRun, type: r.type, step: r.step, stream: r.stream} : JSON.parse(r.body)
+      const rec = r.body === null ? {v: COLUMNS_ONLY_V, seq: r.seq, ts: r.ts, run: agentRun, type: r.type, step: r.step, stream: r.stream} : JSON.parse(r.body)
       if (r.data !== null) rec.data = r.data
       return rec as JournalRecord
     })
@@ -405,9 +435,9 @@ function looksLikeSqlite(path: string): boolean {
     return (e as NodeJS.ErrnoException).code === 'ENOENT'
   }
   try {
-    const head = Buffer.alloc(16)
-    const n = readSync(fd, head, 0, 16, 0)
-    return n === 0 || head.toString('latin1') === 'SQLite format 3\0'
+    const head = Buffer.alloc(SQLITE_HEADER.length)
+    const n = readSync(fd, head, 0, head.length, 0)
+    return n === 0 || head.equals(SQLITE_HEADER)
   } finally {
     closeSync(fd)
   }

@@ -15,7 +15,7 @@ export class TransportError extends Error {
 
 export type UnreachableReason = 'refused' | 'timeout' | 'dns' | 'network' | 'closed' | 'proxy'
 
-/** No SSH session could be set up: connection refused, timed out, name not found, closed during the handshake. */
+/** No connection to the host could be set up: over SSH refused, timed out, name not found, closed during the handshake; over SSM see SsmUnreachableError. */
 export class UnreachableError extends TransportError {
   readonly reason: UnreachableReason
   constructor(host: string, reason: UnreachableReason, message: string, options?: {cause?: unknown}) {
@@ -64,8 +64,9 @@ export class HostKeyRevokedError extends TransportError {
 }
 
 /**
- * The connection dropped after it was set up (mid-command or between commands). The
- * command's outcome is unknown; the caller can connect() again and resume.
+ * The connection dropped after it was set up (mid-command or between commands; over SSM:
+ * the instance stopped answering, or a command was killed under us). The command's
+ * outcome is unknown; the caller can connect() again and resume.
  */
 export class ConnectionLostError extends TransportError {
   constructor(host: string, message: string, options?: {cause?: unknown}) {
@@ -74,7 +75,7 @@ export class ConnectionLostError extends TransportError {
   }
 }
 
-/** exec() ran longer than its timeoutMs; the channel was closed (and the remote command sent SIGKILL). */
+/** exec() ran longer than its timeoutMs; the command was stopped (SSH: SIGKILL and the channel closed; SSM: cancelled). */
 export class ExecTimeoutError extends TransportError {
   constructor(host: string, command: string, timeoutMs: number) {
     super(host, `${host}: command timed out after ${timeoutMs} ms: ${command.length > 200 ? `${command.slice(0, 200)}…` : command}`)

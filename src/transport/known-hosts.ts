@@ -42,7 +42,7 @@ export function keyTypeOf(blob: Buffer): string {
 }
 
 /** `TYPE BASE64` for a key blob. */
-export function formatKey(blob: Buffer): string {
+function formatKey(blob: Buffer): string {
   return `${keyTypeOf(blob)} ${blob.toString('base64')}`
 }
 

@@ -117,8 +117,7 @@ export class SshTransport implements Transport {
   readonly label: string
   /** Name under which the host key is recorded. */
   readonly hostId: string
-  /** `TYPE BASE64` of the key the host offered on the last connect. */
-  hostKey?: string
+  private presentedKey?: string
 
   private readonly opts: SshOptions
   private client?: SshClient
@@ -140,6 +139,11 @@ export class SshTransport implements Transport {
     this.slots = new Slots(Math.max(1, opts.maxChannels ?? 8))
     if (opts.jump instanceof SshTransport) this.jumpShared = opts.jump
     else if (opts.jump) this.jumpOwned = new SshTransport({knownHosts: opts.knownHosts, ...opts.jump} as SshOptions)
+  }
+
+  /** `TYPE BASE64` of the key the host presented on the last connect (see Transport.hostKey). */
+  get hostKey(): string | undefined {
+    return this.presentedKey
   }
 
   /** True while a connection is up. */
@@ -226,7 +230,7 @@ export class SshTransport implements Transport {
           hostKeyError = new HostKeyRevokedError(this.label, this.hostId, fingerprint(key), where)
           return false
         }
-        this.hostKey = verdict.key
+        this.presentedKey = verdict.key
         return true
       },
       ...(this.opts.debug ? {debug: this.opts.debug} : {}),
@@ -378,7 +382,7 @@ export class SshTransport implements Transport {
   }
 
   /** Run `fn` with a session channel slot; a connection loss while waiting or running rejects with ConnectionLostError. */
-  private async withChannel<T>(fn: (client: SshClient, lost: Promise<never>) => Promise<T>): Promise<T> {
+  private async withChannel<T>(fn: (client: SshClient) => Promise<T>): Promise<T> {
     this.requireClient()
     const slots = this.slots // a reconnect replaces this.slots; release where we acquired
     await slots.acquire()
@@ -390,7 +394,7 @@ export class SshTransport implements Transport {
         this.onLost.add(reject)
       })
       lost.catch(() => undefined)
-      return await Promise.race([fn(client, lost), lost])
+      return await Promise.race([fn(client), lost])
     } finally {
       if (onLost) this.onLost.delete(onLost)
       slots.release()
@@ -413,13 +417,17 @@ export class SshTransport implements Transport {
             )
             return
           }
-          this.follow(stream, command, opts, cap, resolve, reject)
+          this.collectChannel(stream, command, opts, cap, resolve, reject)
         })
       })
     })
   }
 
-  private follow(
+  /**
+   * Collect a command's channel to its end: stdout and stderr (to the callbacks, or
+   * gathered up to `cap`), the exit status, the timeout and the abort; settles the exec.
+   */
+  private collectChannel(
     stream: ClientChannel,
     command: string,
     opts: ExecOptions,

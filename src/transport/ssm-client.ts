@@ -12,7 +12,7 @@ import {UserError} from '../errors/user-error.js'
 import {TransportError, UnreachableError, type UnreachableReason} from './errors.js'
 
 /** SendCommand takes at most 50 instance ids; so does our DescribeInstanceInformation filter. */
-export const MAX_IDS_PER_CALL = 50
+const MAX_IDS_PER_CALL = 50
 
 export interface SsmSettings {
   /** Default: the SDK's chain (AWS_REGION, AWS_DEFAULT_REGION, the profile's region in ~/.aws/config). */
@@ -56,7 +56,7 @@ const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT
 
 type AwsError = Error & {name: string; $fault?: string; $metadata?: {httpStatusCode?: number}; code?: string; $retryable?: {throttling?: boolean}}
 
-export function isThrottle(e: unknown): boolean {
+function isThrottle(e: unknown): boolean {
   const err = e as AwsError
   return !!err && (THROTTLE_NAMES.has(err.name) || err.$retryable?.throttling === true || err.$metadata?.httpStatusCode === 429)
 }

@@ -13,15 +13,14 @@
  * in gzip+base64 chunks and are assembled and checked on the instance.
  */
 import {shq} from '../shell/quote.js'
+import {REMOTE_ROOT} from '../protocol/remote-layout.js'
 
-/** Run Command's cut of StandardOutputContent. */
-export const SSM_STDOUT_CHARS = 24_000
 /** What we let one command's text be, JSON-escaped (the service refuses parameters over 64 KB). */
 export const MAX_COMMAND_BYTES = 60_000
 /** Raw bytes of output in the first answer (stdout + stderr pages): 4/3 of it in base64 plus the header stays under 24,000. */
-export const FIRST_PAGE_BYTES = 17_400
+const FIRST_PAGE_BYTES = 17_400
 /** Raw bytes of stderr at most in the first answer. */
-export const FIRST_ERR_BYTES = 4_096
+const FIRST_ERR_BYTES = 4_096
 /** Raw bytes per page command: 23,600 characters of base64. */
 export const PAGE_BYTES = 17_700
 /** Base64 characters of file data per upload command. */
@@ -127,8 +126,8 @@ export function cleanupScript(dir: string): string {
 }
 
 /** The staging dir of one content's chunks, in the home: the same on every instance, so the chunk commands are the same and batch. */
-export function stageDir(key: string): string {
-  return `.fleet/ssm-stage/${key}`
+function stageDir(key: string): string {
+  return `${REMOTE_ROOT}/ssm-stage/${key}`
 }
 
 /** Write chunk `index` of a staged upload; repeating it is harmless. */

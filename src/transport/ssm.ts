@@ -37,6 +37,7 @@ import {basename, dirname, join} from 'node:path'
 import {gunzipSync, gzipSync} from 'node:zlib'
 
 import type {InstanceInformation} from '@aws-sdk/client-ssm'
+import PQueue from 'p-queue'
 
 import {ustar} from '../archive/ustar.js'
 import {ConnectionLostError, ExecAbortedError, ExecTimeoutError, TransportError} from './errors.js'
@@ -57,6 +58,7 @@ import {
   type ExecHeader,
 } from './ssm-wire.js'
 import type {ExecOptions, ExecResult, Transport} from './types.js'
+import {REMOTE_ROOT} from '../protocol/remote-layout.js'
 
 export {SsmContext, SsmUnreachableError, type SsmSettings} from './ssm-client.js'
 
@@ -104,17 +106,27 @@ function sha256(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex')
 }
 
-/** Run `fns` at most `n` at a time; results in order. */
-async function inOrder<T>(fns: Array<() => Promise<T>>, n: number, each?: (r: T) => void): Promise<T[]> {
-  const out: T[] = []
-  for (let i = 0; i < fns.length; i += n) {
-    const batch = await Promise.all(fns.slice(i, i + n).map((f) => f()))
-    for (const r of batch) {
-      out.push(r)
-      each?.(r)
+/**
+ * Run `fns` at most `n` at a time (a sliding window: the next starts as soon as one
+ * ends), handing each result to `each` in the order of `fns`, whichever ends first:
+ * pages reach the callbacks and the checksum in stream order. The first failure is
+ * thrown at once, and what has not started yet never does.
+ */
+async function inOrder<T>(fns: Array<() => Promise<T>>, n: number, each?: (r: T) => void): Promise<void> {
+  const queue = new PQueue({concurrency: n})
+  const failed = queue.onError()
+  failed.catch(() => undefined)
+  const results = fns.map((f) => queue.add(() => f()))
+  for (const r of results) r.catch(() => undefined) // seen through `failed`, or awaited below
+  try {
+    for (const r of results) {
+      const value = await Promise.race([r, failed])
+      each?.(value)
     }
+  } catch (e) {
+    queue.clear()
+    throw e
   }
-  return out
 }
 
 /** The same content goes to every host: compress it once (the last few contents kept). */
@@ -132,6 +144,8 @@ function gzipped(buf: Buffer, sum: string): Buffer {
 export class SsmTransport implements Transport {
   /** Output arrives only when a command ends: follow journals by polling. */
   readonly streams = false
+  /** Systems Manager has no host key to record. */
+  readonly hostKey = undefined
   readonly label: string
   readonly instanceId: string
   readonly context: SsmContext
@@ -226,7 +240,7 @@ export class SsmTransport implements Transport {
     let delay = min
     let started = false
     // Cancelling is best effort; the caller learns of the timeout or abort at once either way.
-    const cancel = (_why: 'abort' | 'timeout') => this.context.cancel(commandId, this.instanceId)
+    const cancel = () => this.context.cancel(commandId, this.instanceId)
     const undelivered = (details: string) =>
       new SsmUnreachableError(
         this.label,
@@ -245,7 +259,7 @@ export class SsmTransport implements Transport {
         o.signal?.addEventListener('abort', done, {once: true})
       })
       if (o.signal?.aborted) {
-        await cancel('abort')
+        await cancel()
         throw new ExecAbortedError(this.label, o.signal.reason)
       }
       let status = 'Pending'
@@ -286,11 +300,11 @@ export class SsmTransport implements Transport {
       }
       const waited = Date.now() - sent
       if (!started && waited > deliveryMs) {
-        await cancel('timeout')
+        await cancel()
         throw undelivered(details)
       }
       if (o.timeoutMs !== undefined && waited > o.timeoutMs) {
-        await cancel('timeout')
+        await cancel()
         throw new ExecTimeoutError(this.label, o.what, o.timeoutMs)
       }
       // Most commands end within seconds: poll at most every second for the first 10 s.
@@ -305,7 +319,7 @@ export class SsmTransport implements Transport {
       const buf = Buffer.from(opts.stdin)
       if (buf.length <= INLINE_STDIN_BYTES) stdin = {inline: buf}
       else {
-        const file = `.fleet/ssm-stdin-${randomBytes(6).toString('hex')}`
+        const file = `${REMOTE_ROOT}/ssm-stdin-${randomBytes(6).toString('hex')}`
         await this.putFile(buf, file, 0o600)
         stdin = {file}
       }

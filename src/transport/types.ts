@@ -1,4 +1,4 @@
-/** The one small interface every transport implements (SSH now, AWS SSM later). */
+/** The one small interface every transport implements: SSH (ssh.ts) and AWS Systems Manager (ssm.ts). */
 
 export interface ExecOptions {
   /** Written to the command's stdin, which is then closed. Without it stdin is closed at once. */
@@ -7,7 +7,7 @@ export interface ExecOptions {
   onStdout?: (b: Buffer) => void
   /** Streamed stderr; when given, ExecResult.stderr stays empty. */
   onStderr?: (b: Buffer) => void
-  /** Close the channel (and SIGKILL the remote command) after this long; rejects with ExecTimeoutError. */
+  /** Stop the command after this long (SSH: SIGKILL and close the channel; SSM: cancel it); rejects with ExecTimeoutError. */
   timeoutMs?: number
   /** Abort like a timeout; rejects with ExecAbortedError. */
   signal?: AbortSignal
@@ -34,6 +34,12 @@ export interface Transport {
    * Absent or true: output streams as it comes (SSH).
    */
   readonly streams?: boolean
+  /**
+   * The host key the host presented on the last connect, in OpenSSH's `TYPE BASE64`
+   * (the key columns of known_hosts), for recording on first use and showing on the
+   * host's row. Undefined before a connect, and for transports with no host key (SSM).
+   */
+  readonly hostKey?: string
   /** Open the connection; a no-op when already open. After a ConnectionLostError, opens a new one. */
   connect(): Promise<void>
   /** Run one command line (already quoted with shq/shellJoin) on the host. */
@@ -55,14 +61,5 @@ export interface Transport {
   close(): Promise<void>
 }
 
-export {
-  TransportError,
-  UnreachableError,
-  AuthFailedError,
-  HostKeyMismatchError,
-  HostKeyRevokedError,
-  ConnectionLostError,
-  ExecTimeoutError,
-  ExecAbortedError,
-  type UnreachableReason,
-} from './errors.js'
+/** The errors callers of a Transport tell apart; the whole family is in errors.ts. */
+export {TransportError, ConnectionLostError} from './errors.js'

@@ -1,12 +1,14 @@
+import type {HostEvent, HostListener} from '../events/host-events.js'
+import {countStates, type HostState} from '../events/host-state.js'
 import type {JournalRecord} from '../protocol/index.js'
-import {HOST_STATES, type HostState} from '../store/store.js'
 
 /**
  * Live progress of a fleet run. On a terminal: one line redrawn in place with
  * the counts and a bar. Otherwise (CI, a pipe): plain lines as hosts change,
  * which a log keeps readable. NO_COLOR turns colour off; TERM=dumb too.
+ * A listener of the run's host events.
  */
-export class Progress {
+export class Progress implements HostListener {
   private readonly states = new Map<string, HostState>()
   private readonly tty: boolean
   private readonly color: boolean
@@ -20,6 +22,17 @@ export class Progress {
     this.tty = !!out.isTTY
     this.color = this.tty && !process.env.NO_COLOR && process.env.TERM !== 'dumb'
     if (this.tty) this.timer = setInterval(() => this.draw(), 200)
+  }
+
+  onEvent(e: HostEvent): void {
+    if (e.kind === 'state') this.host(e.host.name, e.state, e.error ?? undefined)
+    else if (e.kind === 'note') this.host(e.host.name, e.state, e.text)
+    else if (e.kind === 'records') this.records(e.host.name, e.records)
+    else if (e.kind === 'done') this.host(e.host.name, e.state, e.note)
+  }
+
+  close(): void {
+    this.stop()
   }
 
   host(name: string, state: HostState, detail?: string): void {
@@ -50,8 +63,7 @@ export class Progress {
   }
 
   private counts(): Record<HostState, number> {
-    const c = Object.fromEntries(HOST_STATES.map((s) => [s, 0])) as Record<HostState, number>
-    for (const s of this.states.values()) c[s]++
+    const c = countStates(this.states.values())
     c.pending += this.total - this.states.size
     return c
   }

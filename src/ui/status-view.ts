@@ -1,4 +1,5 @@
-import {HOST_STATES, type HostRow, type HostState, type StepRow} from '../store/store.js'
+import {countStates, HOST_STATES, type HostState} from '../events/host-state.js'
+import type {HostRow, StepRow} from '../store/store.js'
 import {columns} from './columns.js'
 
 export interface StatusHost {
@@ -31,8 +32,7 @@ function stepText(h: HostRow): string {
 }
 
 export function buildReport(rows: HostRow[], now = Date.now()): StatusReport {
-  const counts = Object.fromEntries(HOST_STATES.map((s) => [s, 0])) as Record<HostState, number>
-  for (const h of rows) counts[h.state] = (counts[h.state] ?? 0) + 1
+  const counts = countStates(rows.map((h) => h.state))
   const groups = new Map<string, string[]>()
   for (const h of rows) if (h.error && h.state !== 'ok') groups.set(h.error, [...(groups.get(h.error) ?? []), h.name])
   return {

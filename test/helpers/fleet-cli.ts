@@ -2,7 +2,7 @@ import {spawn, type ChildProcess} from 'node:child_process'
 import {existsSync, readFileSync, readdirSync, rmSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {parseRecord, type JournalRecord} from '../../src/protocol/index.js'
-import type {LocalHost, LocalHostSet} from '../../src/localhosts/index.js'
+import type {LocalHost, LocalHostSet} from '../../testbed/index.js'
 import type {Result} from './agent-cli.js'
 
 export const FLEET = resolve('dist/fleet/fleet.mjs')

@@ -2,7 +2,8 @@ import {spawn, spawnSync} from 'node:child_process'
 import {existsSync, mkdirSync, readlinkSync, symlinkSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {describe, expect, it} from 'vitest'
-import {streamingRunCommand} from '../../src/orchestrator/remote.js'
+import type {AgentFlags} from '../../src/protocol/index.js'
+import {streamingRunCommand} from '../../src/remote-agent/shell-commands.js'
 import {journalOf, tempDir, waitUntil} from '../helpers/agent-cli.js'
 
 // The command fleet runs over SSH to start a host's run: the agent in its own session,
@@ -22,8 +23,8 @@ interface Started {
   child: ReturnType<typeof spawn>
 }
 
-function startStream(h: string, args: string[]): Started {
-  const child = spawn('bash', ['-c', streamingRunCommand(process.execPath, 'b0', args)], {cwd: h, env: {...process.env, HOME: h}, stdio: ['ignore', 'pipe', 'pipe']})
+function startStream(h: string, flags: AgentFlags['run']): Started {
+  const child = spawn('bash', ['-c', streamingRunCommand(process.execPath, 'b0', flags)], {cwd: h, env: {...process.env, HOME: h}, stdio: ['ignore', 'pipe', 'pipe']})
   const lines: string[] = []
   let rest = ''
   child.stdout!.on('data', (d: Buffer) => {
@@ -40,7 +41,7 @@ const stateOf = (h: string) => join(h, 'state')
 describe('the streaming run fleet starts over SSH', () => {
   it("answers like agent start, streams every journal record as written, exits with the run's code, in a session of its own", async () => {
     const h = home()
-    const s = startStream(h, ['--playbook', SLOW, '--state-dir', 'state', '--json'])
+    const s = startStream(h, {playbook: SLOW, 'state-dir': 'state', json: true})
     await waitUntil('the answer', () => s.lines.length > 1)
     const answer = JSON.parse(s.lines[0]) as {run: string; status: string}
     expect(answer.status).toBe('started')
@@ -56,7 +57,7 @@ describe('the streaming run fleet starts over SSH', () => {
 
   it('a reader that goes away ends the stream, not the run', async () => {
     const h = home()
-    const s = startStream(h, ['--playbook', SLOW, '--state-dir', 'state', '--json'])
+    const s = startStream(h, {playbook: SLOW, 'state-dir': 'state', json: true})
     await waitUntil('the tick step', () => s.lines.some((l) => l.includes('"tick 2 of')))
     const run = (JSON.parse(s.lines[0]) as {run: string}).run
     s.child.stdout!.destroy()
@@ -69,9 +70,9 @@ describe('the streaming run fleet starts over SSH', () => {
 
   it('a run already going on is followed, not doubled', async () => {
     const h = home()
-    const a = startStream(h, ['--playbook', SLOW, '--state-dir', 'state', '--json'])
+    const a = startStream(h, {playbook: SLOW, 'state-dir': 'state', json: true})
     await waitUntil('the first answer', () => a.lines.length > 0)
-    const b = startStream(h, ['--playbook', SLOW, '--state-dir', 'state', '--json'])
+    const b = startStream(h, {playbook: SLOW, 'state-dir': 'state', json: true})
     const [ca, cb] = await Promise.all([a.code, b.code])
     expect([ca, cb]).toEqual([0, 0])
     const first = JSON.parse(a.lines[0]) as {run: string}
@@ -84,7 +85,7 @@ describe('the streaming run fleet starts over SSH', () => {
     const h = home()
     const pb = join(h, 'bad.yaml')
     writeFileSync(pb, 'name: bad\nsteps:\n  - id: x\n    run: 42\n')
-    const s = startStream(h, ['--playbook', pb, '--state-dir', 'state', '--json'])
+    const s = startStream(h, {playbook: pb, 'state-dir': 'state', json: true})
     expect(await s.code).toBe(2)
     expect(s.lines).toHaveLength(1)
     const answer = JSON.parse(s.lines[0]) as {error: string; exit_code: number}

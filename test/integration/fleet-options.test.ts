@@ -1,7 +1,7 @@
 import {existsSync, readdirSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {startLocalHosts, type LocalHostSet} from '../../src/localhosts/index.js'
+import {startLocalHosts, type LocalHostSet} from '../../testbed/index.js'
 import {FleetStore} from '../../src/store/store.js'
 import {tempDir} from '../helpers/agent-cli.js'
 import {fleet, resetHosts} from '../helpers/fleet-cli.js'

@@ -1,7 +1,7 @@
 import {existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import {startLocalHosts, type LocalHostSet} from '../../src/localhosts/index.js'
+import {startLocalHosts, type LocalHostSet} from '../../testbed/index.js'
 import {FleetStore} from '../../src/store/store.js'
 import {tempDir, waitUntil} from '../helpers/agent-cli.js'
 import {fleet, hostJournals, resetHosts} from '../helpers/fleet-cli.js'
@@ -117,7 +117,7 @@ describe('fleet prepare over real SSH', {timeout: 300_000}, () => {
     await set.stopHost(down)
     writeFileSync(join(failing.home, 'fail-here'), '')
     const lines = set.hostsFileText().trim().split('\n').map((l) => (l.includes(`name=${wrongKey.name} `) ? l.replace(/identity=\S+/, `identity=${join(dir, 'wrong-key')}`) : l))
-    const {generateEd25519} = await import('../../src/localhosts/keys.js')
+    const {generateEd25519} = await import('../../testbed/machine/keys.js')
     writeFileSync(join(dir, 'wrong-key'), generateEd25519().privateKey, {mode: 0o600})
     const mixedHosts = join(dir, 'mixed-hosts.txt')
     writeFileSync(mixedHosts, lines.join('\n') + '\n')

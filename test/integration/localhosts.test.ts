@@ -3,8 +3,8 @@ import {existsSync, readdirSync, readFileSync, statSync} from 'node:fs'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {startLocalHosts, type LocalHost, type LocalHostSet} from '../../src/localhosts/index.js'
-import {isAlive} from '../../src/localhosts/procs.js'
+import {startLocalHosts, type LocalHost, type LocalHostSet} from '../../testbed/index.js'
+import {isAlive} from '../../testbed/machine/procs.js'
 
 /** OpenSSH's own client, so these tests do not depend on the transport under test. */
 function ssh(h: LocalHost, command: string): string {

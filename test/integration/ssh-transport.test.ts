@@ -6,8 +6,8 @@ import {join} from 'node:path'
 
 import {afterAll, afterEach, beforeAll, describe, expect, it, vi} from 'vitest'
 
-import {startLocalHosts, type LocalHost, type LocalHostSet} from '../../src/localhosts/index.js'
-import {generateEd25519} from '../../src/localhosts/keys.js'
+import {startLocalHosts, type LocalHost, type LocalHostSet} from '../../testbed/index.js'
+import {generateEd25519} from '../../testbed/machine/keys.js'
 import {shellJoin, shq} from '../../src/shell/quote.js'
 import {
   AuthFailedError,

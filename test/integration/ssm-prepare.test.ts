@@ -1,18 +1,18 @@
 /**
  * `fleet prepare` over AWS Systems Manager, end to end: the real fleet CLI and
- * @aws-sdk/client-ssm against the local SSM endpoint (test/helpers/ssm-endpoint.ts,
+ * @aws-sdk/client-ssm against the local SSM endpoint (testbed/ssm-endpoint.ts,
  * pointed at with FLEET_SSM_ENDPOINT), whose instances run the commands for real.
  * Not AWS: the endpoint reproduces the service's protocol and habits.
  */
 import {existsSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join, relative, resolve} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
-import type {LocalHost} from '../../src/localhosts/index.js'
-import {cmdline, descendants, processTable, readUid, signalPid} from '../../src/localhosts/procs.js'
+import type {LocalHost} from '../../testbed/index.js'
+import {cmdline, descendants, processTable, readUid, signalPid} from '../../testbed/machine/procs.js'
 import {FleetStore} from '../../src/store/store.js'
 import {DEMO_STEPS, tempDir, waitUntil} from '../helpers/agent-cli.js'
 import {fleet, hostJournals, hostStateDir} from '../helpers/fleet-cli.js'
-import {startSsmEndpoint, type SsmEndpoint, type SsmInstance} from '../helpers/ssm-endpoint.js'
+import {startSsmEndpoint, type SsmEndpoint, type SsmInstance} from '../../testbed/ssm-endpoint.js'
 
 const COUNT = 10
 const TAGGED = 4 // the --targets test: two good instances, a silent and an undeliverable one

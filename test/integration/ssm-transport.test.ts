@@ -1,7 +1,7 @@
 /**
  * The SSM transport with the real @aws-sdk/client-ssm against a local endpoint
  * that speaks the SSM protocol and runs commands for real in sandboxed
- * instances (test/helpers/ssm-endpoint.ts). Not AWS: see the endpoint's notes.
+ * instances (testbed/ssm-endpoint.ts). Not AWS: see the endpoint's notes.
  */
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
@@ -16,7 +16,7 @@ import {ConnectionLostError, ExecAbortedError, ExecTimeoutError, TransportError,
 import {SsmContext, SsmTransport, SsmUnreachableError} from '../../src/transport/ssm.js'
 import {assembleCommand} from '../../src/transport/ssm-wire.js'
 import {tempDir} from '../helpers/agent-cli.js'
-import {startSsmEndpoint, type SsmEndpoint} from '../helpers/ssm-endpoint.js'
+import {startSsmEndpoint, type SsmEndpoint} from '../../testbed/ssm-endpoint.js'
 
 const COUNT = 52 // more than one SendCommand's 50 ids
 let ep: SsmEndpoint

@@ -17,8 +17,8 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {ipmitool, startVirshBmc, type VirshBmc} from '../helpers/libvirt-bmc.js'
-import {startLibvirt, virsh, type LibvirtHandle} from '../helpers/libvirt-daemon.js'
+import {ipmitool, startVirshBmc, type VirshBmc} from '../../testbed/libvirt/libvirt-bmc.js'
+import {startLibvirt, virsh, type LibvirtHandle} from '../../testbed/libvirt/libvirt-daemon.js'
 import {eventually} from '../helpers/processes.js'
 
 const skip = process.platform !== 'linux' || process.env.FLEET_SKIP_SYSTEM === '1'

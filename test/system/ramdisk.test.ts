@@ -21,7 +21,7 @@ import {join, resolve} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {MissingBinaryError, requireBinary, run} from '../helpers/libvirt-daemon.js'
+import {MissingBinaryError, requireBinary, run} from '../../testbed/libvirt/libvirt-daemon.js'
 
 const skip = process.env.FLEET_SKIP_SYSTEM === '1'
 

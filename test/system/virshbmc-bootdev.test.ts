@@ -20,8 +20,8 @@ import {join, resolve} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {freeUdpPort, requireVirshBmc, udpPortBound} from '../helpers/libvirt-bmc.js'
-import {requireBinary, run, startLibvirt, virsh, type LibvirtHandle} from '../helpers/libvirt-daemon.js'
+import {freeUdpPort, requireVirshBmc, udpPortBound} from '../../testbed/libvirt/libvirt-bmc.js'
+import {requireBinary, run, startLibvirt, virsh, type LibvirtHandle} from '../../testbed/libvirt/libvirt-daemon.js'
 import {eventually, liveWith, sleep} from '../helpers/processes.js'
 
 const skip = process.env.FLEET_SKIP_SYSTEM === '1'

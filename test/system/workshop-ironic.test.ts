@@ -22,11 +22,11 @@ import {join} from 'node:path'
 
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
-import {startLocalHosts, type LocalHost, type LocalHostSet} from '../../src/localhosts/index.js'
+import {startLocalHosts, type LocalHost, type LocalHostSet} from '../../testbed/index.js'
 import {holdExclusive, WORKSHOP_LOCK} from '../helpers/exclusive.js'
 import {fleet} from '../helpers/fleet-cli.js'
-import {udpPortBound} from '../helpers/libvirt-bmc.js'
-import {requireBinary, startLibvirt, virsh, type LibvirtHandle} from '../helpers/libvirt-daemon.js'
+import {udpPortBound} from '../../testbed/libvirt/libvirt-bmc.js'
+import {requireBinary, startLibvirt, virsh, type LibvirtHandle} from '../../testbed/libvirt/libvirt-daemon.js'
 import {processesWith} from '../helpers/processes.js'
 
 const skip = process.platform !== 'linux' || process.env.FLEET_SKIP_SYSTEM === '1'

@@ -24,9 +24,9 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import type {JournalRecord} from '../../src/protocol/index.js'
 import {agent, ndjson} from '../helpers/agent-cli.js'
-import {ipmitool, requireVirshBmc, udpPortBound} from '../helpers/libvirt-bmc.js'
+import {ipmitool, requireVirshBmc, udpPortBound} from '../../testbed/libvirt/libvirt-bmc.js'
 import {holdExclusive, WORKSHOP_LOCK} from '../helpers/exclusive.js'
-import {requireBinary, run, startLibvirt, virsh, type LibvirtHandle} from '../helpers/libvirt-daemon.js'
+import {requireBinary, run, startLibvirt, virsh, type LibvirtHandle} from '../../testbed/libvirt/libvirt-daemon.js'
 import {eventually, liveWith} from '../helpers/processes.js'
 
 const skip = process.platform !== 'linux' || process.env.FLEET_SKIP_SYSTEM === '1'

@@ -16,7 +16,7 @@ const PLAYBOOKS = resolve('playbooks')
 
 /** The bundle's files under playbooks/, as fleet would ship them. */
 function shipped(playbook: string, vars?: string): string[] {
-  const plan = validateLocally({mode: 'run', playbook, vars, agentArgs: []})
+  const plan = validateLocally({mode: 'run', playbook, vars, steps: {}})
   const bundle = buildBundle(playbook, plan.files)
   const rels = bundle.files.map((f) => f.rel).filter((r) => r.startsWith('playbooks/')).map((r) => r.slice('playbooks/'.length))
   expect(rels).toEqual(plan.files)

@@ -110,6 +110,25 @@ describe('FleetStore.ingest', () => {
     store.close()
   })
 
+  it('a run resumed after its failed run-end (a full disk freed) is going on again until its next run-end', () => {
+    const {store} = open()
+    const id = store.upsertHost({name: 'h', address: 'a'})
+    const j = journal('r1')
+    store.ingest(id, j)
+    expect(store.agentRunEnded(id, 'r1')).toBe(true)
+    expect(store.host(id)).toMatchObject({state: 'failed'})
+    let seq = j.length
+    const rec = (r: Record<string, unknown>) => ({v: 1, seq: ++seq, ts: '2026-01-01T00:01:00.000Z', run: 'r1', ...r}) as unknown as JournalRecord
+    store.ingest(id, [...j, rec({type: 'run-resume', pid: 2, boot_id: 'b', done: ['a', 'c']})])
+    expect(store.agentRunEnded(id, 'r1')).toBe(false)
+    expect(store.unfinishedAgentRun(id, 'run')).toBe('r1')
+    expect(store.host(id)).toMatchObject({state: 'running', error: null})
+    store.ingest(id, [rec({type: 'step-start', step: 'b', index: 2, total: 3, title: 'B', action: 'run'}), rec({type: 'step-end', step: 'b', status: 'ok', exit_code: 0, duration_ms: 1, attempts: 1}), rec({type: 'run-end', status: 'ok', duration_ms: 30})])
+    expect(store.agentRunEnded(id, 'r1')).toBe(true)
+    expect(store.host(id)).toMatchObject({state: 'ok', error: null})
+    store.close()
+  })
+
   it('a batch that fails leaves nothing behind, and the next one is stored whole', () => {
     const {store} = open()
     const id = store.upsertHost({name: 'h', address: 'a'})

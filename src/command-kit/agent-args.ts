@@ -1,24 +1,12 @@
+/**
+ * What the agent's commands make of their flags, shared by the oclif commands
+ * (commands/agent/*.ts, through agent-flags.ts) and the fast path without oclif
+ * (src/cli/agent-fast.ts): so this file must not import oclif.
+ */
 import {resolve} from 'node:path'
-import {Flags} from '@oclif/core'
 import {defaultStateDir} from '../agent/state-dir.js'
 
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean)
-
-export const stateDirFlag = Flags.string({
-  description: 'Where runs, journals, step logs and the lock live [default: /var/lib/fleet-agent as root, else ~/.local/state/fleet-agent].',
-  env: 'FLEET_AGENT_STATE_DIR',
-})
-
-export const runFlags = {
-  playbook: Flags.string({char: 'p', required: true, description: 'The playbook (YAML) to run.'}),
-  vars: Flags.string({description: 'A YAML file of values for the playbook\'s vars (secrets go here).'}),
-  'state-dir': stateDirFlag,
-  'from-step': Flags.string({description: 'Start at this step, or at the first step of this phase.'}),
-  only: Flags.string({description: 'Run only these steps or phases (comma-separated ids).'}),
-  'dry-run': Flags.boolean({description: 'Show the steps and the exact commands they would run; change nothing.'}),
-  json: Flags.boolean({description: 'Print NDJSON journal records instead of human progress.'}),
-  'detached-child': Flags.boolean({hidden: true}),
-}
 
 export function stateDirOf(flags: {'state-dir'?: string}): string {
   return flags['state-dir'] ?? defaultStateDir()

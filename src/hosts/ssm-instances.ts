@@ -5,12 +5,12 @@
  */
 import type {HostSpec} from '../inventory/index.js'
 import {UserError} from '../errors/user-error.js'
-import {SsmContext, type SsmSettings} from './ssm-client.js'
+import {SsmContext, type SsmSettings} from '../transport/ssm-client.js'
 
 const TAG_TARGET = /^tag:([^=]+)=(.+)$/
 
 /** Parse `tag:KEY=VALUE[,VALUE...]`. */
-export function parseTargets(targets: string): {key: string; values: string[]} {
+function parseTargets(targets: string): {key: string; values: string[]} {
   const m = TAG_TARGET.exec(targets.trim())
   const values = m ? m[2]!.split(',').map((v) => v.trim()).filter(Boolean) : []
   if (!m || !m[1]!.trim() || !values.length) throw new UserError(`--targets: "${targets}" is not tag:KEY=VALUE (for example tag:Workshop=bifrost; several values: tag:Room=a,b).`)

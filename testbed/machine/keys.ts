@@ -1,3 +1,4 @@
+/** SSH keys for the test bed's hosts and clients (host keys, client identities). */
 import {generateKeyPairSync, randomBytes} from 'node:crypto'
 
 /**

@@ -1,10 +1,16 @@
+/**
+ * The Unix accounts of the test bed's hosts: made in one batch (newusers, else
+ * useradd), reused from one run to the next, and deleted on request; only accounts
+ * marked with the test bed's GECOS comment are ever reused, changed or deleted. Also
+ * where the shadow tools and other system binaries are (root's PATH may lack sbin).
+ */
 import {execFile} from 'node:child_process'
 import {existsSync, readFileSync} from 'node:fs'
 import {mkdtemp, rm, writeFile} from 'node:fs/promises'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {UserError} from '../errors/user-error.js'
+import {UserError} from '../../src/errors/user-error.js'
 import {sleep} from './procs.js'
 
 /** Absolute path of a system tool, looked up in the sbin/bin directories (root's PATH may lack sbin). */

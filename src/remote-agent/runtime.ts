@@ -3,7 +3,7 @@ import {existsSync, mkdirSync, readFileSync, renameSync, writeFileSync} from 'no
 import {homedir} from 'node:os'
 import {join} from 'node:path'
 import {shq} from '../shell/quote.js'
-import {REMOTE_ROOT} from './remote.js'
+import {REMOTE_ROOT, RUNTIME_NODE} from '../protocol/remote-layout.js'
 
 /**
  * The Node.js runtime fleet gives a host that has none (or too old a one):
@@ -19,7 +19,6 @@ const INTEGRITY: Record<string, string> = {
   arm64: 'sha512-LCXJnNTFiyGuYBw2gZSI5OBFMbkjAPt8sqD/NKrWoE2QmDgSubTqFng6GaNJ9EJ8HpxBMGcWWpbbcs4Vo+CnGg==',
 }
 export const DEFAULT_RUNTIME_MIRROR = 'https://registry.npmjs.org'
-export const RUNTIME_NODE = `${REMOTE_ROOT}/runtime/bin/node`
 
 /** `uname -m` to the npm package's arch; undefined when fleet has no runtime for it. */
 export function runtimeArch(uname: string): string | undefined {

@@ -29,8 +29,8 @@ import {createServer, type IncomingMessage, type Server, type ServerResponse} fr
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 
-import {processTable, readUid, signalPid} from '../../src/localhosts/procs.js'
-import {ensureAccounts} from '../../src/localhosts/users.js'
+import {processTable, readUid, signalPid} from './machine/procs.js'
+import {ensureAccounts} from './machine/users.js'
 
 export type InstanceMode = 'normal' | 'silent' | 'undeliverable' | 'offline' | 'denied'
 

@@ -1,4 +1,4 @@
-import type {HostSpec, Inventory} from '../inventory/index.js'
+import type {HostSpec} from '../inventory/index.js'
 import {KnownHostsFile, type HostKeyStore} from '../transport/known-hosts.js'
 import {SshTransport} from '../transport/ssh.js'
 import {SsmTransport, type SsmSettings} from '../transport/ssm.js'
@@ -51,4 +51,3 @@ export function transportFor(h: HostSpec, s: TransportSettings): Transport {
   })
 }
 
-export type {Inventory}

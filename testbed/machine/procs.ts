@@ -1,3 +1,9 @@
+/**
+ * The process table, read from /proc: which processes run, their parents, start times
+ * (a pid with its start time names one process across pid reuse), uids and command
+ * lines, and signalling or waiting for one. The test bed signals only processes it
+ * can name this way.
+ */
 import {readdirSync, readFileSync} from 'node:fs'
 
 /** One row of the process table, read from /proc. */

@@ -1,9 +1,9 @@
 import {loadInventory, type HostSpec, type Inventory} from '../inventory/index.js'
 import {UserError} from '../errors/user-error.js'
 import {SsmContext, type SsmSettings} from '../transport/ssm-client.js'
-import {ssmTargetHosts} from '../transport/ssm-targets.js'
+import {ssmTargetHosts} from './ssm-instances.js'
 import type {HostKeyStore} from '../transport/known-hosts.js'
-import type {TransportSettings} from './targets.js'
+import type {TransportSettings} from './transports.js'
 
 /** Which hosts a command reaches: a hosts file, or (SSM) every instance with a tag. */
 export interface HostsRequest {

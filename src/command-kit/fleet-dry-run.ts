@@ -1,3 +1,4 @@
+import {bundleDir} from '../protocol/remote-layout.js'
 import type {FleetDryRun} from '../orchestrator/fleet-dry-run.js'
 import {columns} from '../ui/columns.js'
 
@@ -22,7 +23,7 @@ export function printDryRun(verb: string, d: FleetDryRun, json: boolean): number
   const rows = [...playbook.map((f) => [String(f.bytes).padStart(width), size(f.bytes), f.path]), [String(agentBytes).padStart(width), size(agentBytes), `the agent: ${agent.length} files (agent.mjs, its chunks, package.json)`]]
   const lines = [
     `Dry run of fleet ${verb}: playbook ${d.playbook.name} (${d.playbook.path}), ${d.steps} step${d.steps === 1 ? '' : 's'}, ${hosts}. No host was contacted and no database written.`,
-    `Bundle ${d.bundle.hash}: ${d.bundle.files.length} files, ${d.bundle.bytes} bytes (${size(d.bundle.bytes)}), into ~/.fleet/bundles/${d.bundle.hash}/ on each host:`,
+    `Bundle ${d.bundle.hash}: ${d.bundle.files.length} files, ${d.bundle.bytes} bytes (${size(d.bundle.bytes)}), into ~/${bundleDir(d.bundle.hash)}/ on each host:`,
     columns(['bytes'.padStart(width), 'size', 'file'], rows)
       .split('\n')
       .map((l) => `  ${l}`)

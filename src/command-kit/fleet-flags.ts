@@ -1,5 +1,5 @@
 import {Flags, type Interfaces} from '@oclif/core'
-import type {HostsRequest} from '../orchestrator/fleet-hosts.js'
+import type {HostsRequest} from '../hosts/hosts-input.js'
 import type {FleetRunRequest} from '../orchestrator/fleet-run.js'
 
 export const dbFlag = Flags.string({description: "The instructor's SQLite record of the room.", env: 'FLEET_DB', default: './fleet.db'})

@@ -1,3 +1,6 @@
+// src/command-kit: what the oclif commands (commands/) build on — this base class, the
+// shared flags, the closing summaries. It sits under the commands; the wiring that
+// lists and loads them is src/cli, above them. Nothing here imports either.
 import {Command} from '@oclif/core'
 import {UserError} from '../errors/user-error.js'
 

@@ -1,0 +1,32 @@
+import {spawnSync} from 'node:child_process'
+import {existsSync} from 'node:fs'
+import {dirname, join} from 'node:path'
+import {fileURLToPath} from 'node:url'
+import {agentArgv, AGENT_ENTRY, type AgentFlags, type AgentSubcommand} from '../protocol/index.js'
+
+/** The repository (or installed package) root: where dist/ and playbooks/ are. */
+export function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url))
+  while (!existsSync(join(dir, 'package.json'))) {
+    const up = dirname(dir)
+    if (up === dir) throw new Error('cannot find the fleet package root')
+    dir = up
+  }
+  return dir
+}
+
+/** The built agent here (dist/agent): the same files every host gets in its bundle. */
+export function localAgentDir(): string {
+  return join(packageRoot(), 'dist', 'agent')
+}
+
+/**
+ * Run the agent here, on the instructor's machine, with the same contract as on a
+ * host (the dry run that checks a playbook, the redaction of collected logs): the
+ * agent's own code decides, so both sides agree.
+ */
+export function runLocalAgent<S extends AgentSubcommand>(sub: S, flags: AgentFlags[S], positional: string[] = []): {status: number | null; stdout: string; stderr: string} {
+  const args = [join(localAgentDir(), AGENT_ENTRY), ...agentArgv(sub, flags, positional)]
+  const r = spawnSync(process.execPath, args, {encoding: 'utf8', env: {...process.env, NODE_ENV: 'production'}})
+  return {status: r.status, stdout: r.stdout, stderr: r.stderr}
+}
