@@ -7,11 +7,13 @@ import {cpus, totalmem} from 'node:os'
 import {join} from 'node:path'
 // @ts-expect-error plain JavaScript module without types
 import {agentOverhead} from './agent-overhead.mjs'
+import {agentStartup, agentStartupRow} from './agent-startup.js'
 import {packageRoot} from '../src/remote-agent/local-agent.js'
 import {fanOutBench, type FanOutResult, type Method} from './fanout.js'
 import {ensurePeers, peerVersions} from './peers.js'
 import {median, sec, spread, versionOf} from './proc.js'
 import {storeBench, type StoreBenchResult} from './store-bench.js'
+import {dashboardBench, type DashboardBenchResult} from './dashboard-bench.js'
 
 export interface Row {
   /** Stable key: a row not measured this time keeps its last figures. */
@@ -30,7 +32,7 @@ export interface SuiteOptions {
   /** Fan-out sizes (hosts). Default: quick 5 and 20, full 50 and 200. */
   sizes?: number[]
   rounds?: number
-  /** Which benchmarks: fanout, status, ingest, agent (memory comes with fanout). Default all. */
+  /** Which benchmarks: fanout, status, ingest, agent, dashboard (memory comes with fanout). Default all. */
   only?: string[]
   /** Fan-out methods (default all three); fewer for quick iteration on one comparison. */
   methods?: Method[]
@@ -39,7 +41,7 @@ export interface SuiteOptions {
   log?: (line: string) => void
 }
 
-const TARGET = {ansible: 0.05, pssh: 0.5, status: 3, ingest: 100_000}
+const TARGET = {ansible: 0.05, pssh: 0.5, status: 3, ingest: 100_000, paintMs: 1000, updateMs: 300, serverCpuPct: 5}
 
 const f2 = (x: number) => x.toFixed(x < 0.1 ? 3 : 2)
 const spreadOf = (xs: number[]) => (xs.length > 1 ? ` (spread ${sec(spread(xs))})` : '')
@@ -121,6 +123,46 @@ export function storeRows(s: StoreBenchResult, hosts: number): Row[] {
   return rows
 }
 
+export function dashboardRows(d: DashboardBenchResult): Row[] {
+  const paint = median(d.paintMs)
+  const status = median(d.statusJsonMs)
+  const lat = [...d.latencyMs].sort((a, b) => a - b)
+  const p95 = lat[Math.min(lat.length - 1, Math.floor(lat.length * 0.95))] ?? NaN
+  const room = `${d.hosts.toLocaleString('en-US')} hosts × 40 steps, ${d.pages} open pages`
+  return [
+    {
+      key: 'dashboard-snapshot',
+      name: `dashboard: first full paint of the snapshot in Chromium, ${room}`,
+      fleet: `${paint.toFixed(0)} ms (spread ${spread(d.paintMs).toFixed(0)})`,
+      peer: `\`fleet status --json\` ${status.toFixed(0)} ms (spread ${spread(d.statusJsonMs).toFixed(0)})`,
+      ratio: f2(paint / status),
+      figure: `server peak RSS ${d.rssMb.toFixed(0)} MB`,
+      target: `< ${TARGET.paintMs} ms`,
+      met: paint < TARGET.paintMs,
+    },
+    {
+      key: 'dashboard-update',
+      name: `dashboard: a stored record on every open page's event stream, ${d.running} hosts streaming`,
+      fleet: `median ${median(lat).toFixed(0)} ms, p95 ${p95.toFixed(0)} ms`,
+      peer: '',
+      ratio: '',
+      figure: `${lat.length} arrivals (${d.pages - 1} streams × ${lat.length / (d.pages - 1)} marks)`,
+      target: `< ${TARGET.updateMs} ms`,
+      met: p95 < TARGET.updateMs,
+    },
+    {
+      key: 'dashboard-cpu',
+      name: `dashboard: server CPU while ${d.running} hosts stream (${Math.round(d.recordsPerSec).toLocaleString('en-US')} records/s), ${d.pages} open pages`,
+      fleet: `${d.serverCpuPct.toFixed(1)} % of a core`,
+      peer: `\`fleet status --watch\` ${d.statusWatchCpuPct.toFixed(1)} %`,
+      ratio: f2(d.serverCpuPct / d.statusWatchCpuPct),
+      figure: `peak RSS ${d.rssMb.toFixed(0)} MB`,
+      target: `< ${TARGET.serverCpuPct} %`,
+      met: d.serverCpuPct < TARGET.serverCpuPct,
+    },
+  ]
+}
+
 export function rowLine(r: Row): string {
   return `| ${r.name} | ${r.fleet} | ${r.peer} | ${r.ratio} | ${r.figure} | ${r.target} | ${r.met === null ? '—' : r.met ? 'yes' : '**no**'} |`
 }
@@ -175,12 +217,23 @@ export async function runSuite(opts: SuiteOptions): Promise<{rows: Row[]; table:
     rows.push({key: 'agent', ...a})
     results.agent = a
     done()
+    log('agent start-up')
+    const s = agentStartup(opts.quick ? {rounds: 7, batch: 5} : {rounds: 9, batch: 10})
+    rows.push(agentStartupRow(s))
+    results.agentStartup = s
+    done()
   }
   if (want('status') || want('ingest')) {
     const hosts = opts.quick ? 100 : 1000
     const s = await storeBench({hosts, steps: 40, eventsPerStep: 50, batch: 500, statusRounds: opts.quick ? 3 : 7, log})
     results.store = s
     rows.push(...storeRows(s, hosts).filter((r) => want(r.key === 'ingest' ? 'ingest' : 'status')))
+    done()
+  }
+  if (want('dashboard')) {
+    const d = await dashboardBench({hosts: opts.quick ? 100 : 1000, rounds: opts.quick ? 1 : 3, streamSeconds: opts.quick ? 5 : 30, log})
+    results.dashboard = d
+    rows.push(...dashboardRows(d))
     done()
   }
   for (const n of sizes.slice(1)) await fanOut(n)
@@ -193,7 +246,7 @@ export function writeBenchmarks(rows: Row[], file = join(packageRoot(), 'BENCHMA
   const doc = readFileSync(file, 'utf8')
   const before = previousRows(doc)
   const stampOld = doc.slice(doc.indexOf(BEGIN), doc.indexOf(END)).match(/Measured (\d{4}-\d{2}-\d{2})/)?.[1] ?? 'earlier'
-  const order = ['agent', 'fanout-50-ansible', 'fanout-50-pssh', 'fanout-200-ansible', 'fanout-200-pssh', 'memory', 'status', 'status-json', 'ingest']
+  const order = ['agent', 'agent-startup', 'fanout-50-ansible', 'fanout-50-pssh', 'fanout-200-ansible', 'fanout-200-pssh', 'memory', 'status', 'status-json', 'ingest', 'dashboard-snapshot', 'dashboard-update', 'dashboard-cpu']
   const lines = new Map<string, string>()
   for (const [k, line] of before) lines.set(k, line.includes('(measured ') ? line : line.replace(/^\| ([^|]*?) \|/, `| $1 (measured ${stampOld}) |`))
   for (const r of rows) lines.set(r.key, `${rowLine(r)} <!-- key:${r.key} -->`)

@@ -2,7 +2,7 @@
 // runs with plain node 18+ on a host with no node_modules), the fleet CLI for this machine,
 // and the test bed that `fleet demo` loads (dist/testbed).
 import {build} from 'esbuild'
-import {mkdirSync, readFileSync, writeFileSync, rmSync} from 'node:fs'
+import {cpSync, mkdirSync, readFileSync, writeFileSync, rmSync} from 'node:fs'
 
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'))
 const define = {__FLEET_VERSION__: JSON.stringify(pkg.version)}
@@ -16,6 +16,16 @@ const zodEnglishOnly = {
   setup(b) {
     b.onResolve({filter: /\/locales\/index\.js$/}, (args) => (/[\\/]zod[\\/]/.test(args.importer) ? {path: new URL('../locales/en.js', `file://${args.importer}`).pathname, namespace: 'zod-locales'} : undefined))
     b.onLoad({filter: /.*/, namespace: 'zod-locales'}, (args) => ({contents: `export {default as en} from ${JSON.stringify(args.path)}`, resolveDir: '/'}))
+  },
+}
+
+// On a host the playbook's libraries (LiquidJS, yaml, the zod schemas) are chunks loaded
+// only when a playbook needs them (src/playbook/engines.ts): the module that loads them
+// all at once elsewhere is empty in the agent.
+const lazyEngines = {
+  name: 'lazy-engines',
+  setup(b) {
+    b.onLoad({filter: /[\\/]src[\\/]playbook[\\/]engines-eager\.ts$/}, () => ({contents: 'export const eager = {}', loader: 'ts'}))
   },
 }
 
@@ -37,7 +47,7 @@ await build({
   legalComments: 'none',
   // oclif only loads typescript in development mode, which the agent never uses.
   external: ['typescript'],
-  plugins: [zodEnglishOnly],
+  plugins: [zodEnglishOnly, lazyEngines],
   define,
   banner,
   logLevel: 'warning',
@@ -73,6 +83,11 @@ await build({
   define,
   logLevel: 'warning',
 })
+
+// The dashboard's page (one HTML file, one ES module, one style sheet; no build step of their
+// own): copied as they are, for the server to find at dist/dashboard/ (src/dashboard/page-files.ts).
+rmSync('dist/dashboard', {recursive: true, force: true})
+cpSync('src/dashboard/page', 'dist/dashboard', {recursive: true})
 
 // The test bed (testbed/: local hosts made of Unix accounts, sudoers files and sshds) is
 // no part of the product: `fleet demo` loads this build at run time, from a checkout, so

@@ -14,8 +14,10 @@ cd "$(dirname "$0")/.."
 # through its mirror); nothing installs a kernel on this machine. ironic-api, ironic-conductor,
 # python3-ironicclient: the workshop's `ironic_provider: packages` system test; their services
 # are kept from starting during the install (a policy-rc.d, as the playbook's ironic-packages
-# step does), so no Ironic with its stock configuration runs here.
-packages=(bash procps sudo openssh-server openssh-client
+# step does), so no Ironic with its stock configuration runs here. chromium: the browser that
+# `fleet dashboard`'s tests drive (playwright-core, with this Debian build: no browser build is
+# downloaded).
+packages=(bash procps sudo openssh-server openssh-client chromium
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base iptables iproute2
   ipmitool python3-pyghmi python3-libvirt
   ansible-core pssh

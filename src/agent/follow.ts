@@ -1,5 +1,7 @@
 import {closeSync, existsSync, openSync, readSync} from 'node:fs'
-import {EXIT, ProtocolError, type RunStatus} from '../protocol/index.js'
+import {ProtocolError} from '../protocol/constants.js'
+import {EXIT} from '../protocol/exit-codes.js'
+import type {RunStatus} from '../protocol/records.js'
 import {UserError} from '../errors/user-error.js'
 import {noSpacePath} from '../protocol/no-space.js'
 import {runIsLive} from './runs.js'

@@ -12,6 +12,7 @@ import {EXIT} from '../protocol/exit-codes.js'
 import type {PlanAnswer, PlanAnswerStep} from '../protocol/plan-answer.js'
 import {scopeFor} from '../playbook/prepare.js'
 import {renderText} from '../playbook/render.js'
+import {withEngines} from '../playbook/engines.js'
 
 type Print = (text: string) => void
 
@@ -33,8 +34,10 @@ export async function runInForeground(req: RunRequest, opts: ForegroundOptions, 
   if (opts.detachedChild && opts.stream) return runStreaming(req)
   let prepared: PreparedRun
   try {
-    prepared = prepareRun(req)
+    prepared = await withEngines(() => prepareRun(req))
     if (opts.dryRun) {
+      // The plan renders the playbook's log paths too: load what they need first.
+      await withEngines(() => renderedLogs(prepared))
       printPlan(prepared, opts.json, print)
       return 0
     }
@@ -106,7 +109,7 @@ async function runStreaming(req: RunRequest): Promise<number> {
   try {
     let prepared: PreparedRun
     try {
-      prepared = prepareRun(req)
+      prepared = await withEngines(() => prepareRun(req))
       checkSudo(prepared)
     } catch (e) {
       if (!(e instanceof UserError)) throw e

@@ -1,5 +1,8 @@
 import {closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync} from 'node:fs'
-import {PROTOCOL_VERSION, splitRecords, type JournalRecord, type RecordBody} from '../protocol/index.js'
+import {PROTOCOL_VERSION} from '../protocol/constants.js'
+import type {JournalRecord, RecordBody} from '../protocol/records.js'
+// The agent's own lines: cheap checks, not the schema (see parseOwnRecord).
+import {splitOwnRecords as splitRecords} from '../protocol/split-lines.js'
 import {DiskFullError, onDisk, writeAll} from './disk-full.js'
 
 /** Read every complete record of a journal; a torn last line (crash mid-write) is ignored. */

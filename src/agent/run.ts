@@ -2,9 +2,12 @@ import {spawnSync} from 'node:child_process'
 import {UserError} from '../errors/user-error.js'
 import {loadPlaybook} from '../playbook/load.js'
 import {prepareSteps, type PreparedStep} from '../playbook/prepare.js'
+import {withEngines} from '../playbook/engines.js'
 import {selectSteps, selectUndoSteps} from '../playbook/select.js'
 import type {Playbook} from '../playbook/types.js'
-import {doneSteps, type HostFacts, type JournalRecord, type RecordBody, type RunEndRecord, type RunMode, type RunStatus, type StartKind} from '../protocol/index.js'
+import {doneSteps} from '../protocol/fold.js'
+import type {HostFacts, JournalRecord, RecordBody, RunEndRecord, RunMode, RunStatus} from '../protocol/records.js'
+import type {StartKind} from '../protocol/start-answer.js'
 import {noSpacePath} from '../protocol/no-space.js'
 import {AGENT_VERSION} from './version.js'
 import {DiskFullError, SpaceReserve} from './disk-full.js'
@@ -44,7 +47,10 @@ export interface RunResult {
   fault?: DiskFullError
 }
 
-/** Everything that can be checked before a run changes anything: playbook, vars, selection, templates, sudo. */
+/**
+ * Everything that can be checked before a run changes anything: playbook, vars, selection,
+ * templates. It changes nothing itself, so the agent runs it under withEngines (engines.ts).
+ */
 export function prepareRun(req: RunRequest): PreparedRun {
   const playbook = loadPlaybook(req.playbookPath, req.varsPath)
   const facts = gatherFacts()
@@ -178,7 +184,7 @@ async function runSteps(p: PreparedRun, state: StateDir, run: string, journal: J
     if (s.step.refresh_facts) {
       // The step wrote local facts (a probe's verdict): the steps after it are rendered with them.
       try {
-        steps.splice(i + 1, Infinity, ...prepareSteps(p.playbook, steps.slice(i + 1).map((x) => x.step), gatherFacts()))
+        steps.splice(i + 1, Infinity, ...(await withEngines(() => prepareSteps(p.playbook, steps.slice(i + 1).map((x) => x.step), gatherFacts()))))
       } catch (e) {
         if (!(e instanceof UserError)) throw e
         failed = {step: s.step.id, error: `after it refreshed the facts: ${e.message}`}

@@ -1,6 +1,7 @@
 import {existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import {randomBytes} from 'node:crypto'
-import {foldRun, type JournalRecord, type RunMode, type RunSummary} from '../protocol/index.js'
+import {foldRun, type RunSummary} from '../protocol/fold.js'
+import type {JournalRecord, RunMode} from '../protocol/records.js'
 import {onDisk} from './disk-full.js'
 import {readJournal} from './journal.js'
 import {isAlive, readLock} from './lock.js'

@@ -1,5 +1,5 @@
 import {closeSync, openSync} from 'node:fs'
-import {MAX_OUTPUT_CHARS} from '../protocol/index.js'
+import {MAX_OUTPUT_CHARS} from '../protocol/constants.js'
 import {DiskFullError, onDisk, writeAll} from './disk-full.js'
 import type {JournalWriter} from './journal.js'
 import {redact, StreamRedactor} from './redact.js'

@@ -1,5 +1,6 @@
 import Cleanup from '../../commands/fleet/cleanup.js'
 import CollectLogs from '../../commands/fleet/collect-logs.js'
+import Dashboard from '../../commands/fleet/dashboard.js'
 import Demo from '../../commands/fleet/demo.js'
 import Prepare from '../../commands/fleet/prepare.js'
 import Status from '../../commands/fleet/status.js'
@@ -10,5 +11,6 @@ export const COMMANDS = {
   status: Status,
   cleanup: Cleanup,
   'collect-logs': CollectLogs,
+  dashboard: Dashboard,
   demo: Demo,
 }

@@ -13,7 +13,7 @@ export function isFinalState(state: HostState): boolean {
 }
 
 /** Counted against --max-errors and retried by `--only failed`: failed, or not reached at all. */
-export function isErrorState(state: HostState): boolean {
+export function isErrorState(state: HostState): state is 'failed' | 'unreachable' {
   return state === 'failed' || state === 'unreachable'
 }
 

@@ -2,7 +2,8 @@ import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 import {UserError} from '../errors/user-error.js'
-import {playbookSchema, varsFileSchema, type StepSpec} from './schema.js'
+import type {PlaybookSpec, StepSpec} from './schema.js'
+import {engine, passMissing} from './engines.js'
 import {bundleFileList, bundlePath} from './bundle-files.js'
 import {checkSyntax, findQuotedInterpolation} from './render.js'
 import {lineOf, parseYamlFile, zodProblem, type YamlFile} from './yaml-places.js'
@@ -18,6 +19,10 @@ import {
 } from './types.js'
 
 const SHELL_FIELDS = ['check', 'run', 'verify', 'undo'] as const
+
+/** The schemas, loaded when first needed (engines.ts). */
+const playbookSchema = {safeParse: (data: unknown) => engine('schemas').playbookSchema.safeParse(data)}
+const varsFileSchema = {safeParse: (data: unknown) => engine('schemas').varsFileSchema.safeParse(data)}
 
 function readText(file: string, what: string): string {
   try {
@@ -81,6 +86,29 @@ export function loadPlaybook(path: string, varsPath?: string): Playbook {
   }
 }
 
+/**
+ * The timeouts a playbook declares, by step id (seconds: the step's `timeout`, else the
+ * playbook's `defaults.timeout`; a step declaring neither is absent, since fleet's
+ * built-in default is a guard, not an estimate): what `fleet status` falls back to for a
+ * step no host has finished yet. Only the playbook file is read and checked against its
+ * schema: timeouts are plain numbers, so its vars (the vars file may be gone, a var
+ * unset here) and templates change none of them. Throws UserError as loadPlaybook does.
+ */
+export function declaredTimeouts(path: string): Map<string, number> {
+  const y = parseYamlFile(path, readText(path, 'playbook'))
+  const parsed = playbookSchema.safeParse(y.data)
+  if (!parsed.success) throw zodProblem(y, parsed.error)
+  const spec = parsed.data
+  const out = new Map<string, number>()
+  for (const group of spec.phases ?? [{steps: spec.steps ?? []}]) {
+    for (const s of group.steps) {
+      const t = s.timeout ?? spec.defaults?.timeout
+      if (t !== undefined) out.set(s.id, t)
+    }
+  }
+  return out
+}
+
 function claimId(y: YamlFile, seen: Map<string, number>, id: string, at: PropertyKey[], kind: string): void {
   const line = lineOf(y, at)
   const first = seen.get(id)
@@ -106,6 +134,7 @@ function buildStep(y: YamlFile, s: StepSpec, at: PropertyKey[], phase: string | 
     try {
       checkSyntax(field === 'when' ? `{% if ${value} %}{% endif %}` : value)
     } catch (e) {
+      passMissing(e)
       fail(field, `template error: ${(e as Error).message.replace(/, line:\d+, col:\d+$/, '')}`)
     }
   }
@@ -153,12 +182,13 @@ function readTemplate(y: YamlFile, dir: string, src: string, at: PropertyKey[], 
   try {
     checkSyntax(text)
   } catch (e) {
+    passMissing(e)
     throw new UserError(`${file}: template error: ${(e as Error).message}.`)
   }
   return text
 }
 
-type VarSpecs = NonNullable<ReturnType<typeof playbookSchema.parse>['vars']>
+type VarSpecs = NonNullable<PlaybookSpec['vars']>
 
 function resolveVars(y: YamlFile, specs: VarSpecs, varsPath: string | undefined): {vars: Record<string, unknown>; secrets: string[]} {
   const vars: Record<string, unknown> = {}

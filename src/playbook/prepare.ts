@@ -2,6 +2,7 @@ import {readFileSync} from 'node:fs'
 import {resolve} from 'node:path'
 import type {HostFacts} from '../protocol/index.js'
 import {UserError} from '../errors/user-error.js'
+import {passMissing} from './engines.js'
 import {evalCondition, renderShell, renderText, type Scope} from './render.js'
 import type {Playbook, Step} from './types.js'
 
@@ -29,6 +30,7 @@ export function scopeFor(pb: Playbook, facts: HostFacts): Scope {
     try {
       scope[name] = typeof value === 'string' && value.includes('{') ? renderText(value, scope) : value
     } catch (e) {
+      passMissing(e)
       throw new UserError(`${pb.path}: field "vars.${name}": ${(e as Error).message.replace(/, line:\d+, col:\d+$/, '')}.`)
     }
   }
@@ -46,6 +48,7 @@ export function prepareSteps(pb: Playbook, steps: readonly Step[], facts: HostFa
       try {
         return fn()
       } catch (e) {
+        passMissing(e)
         throw new UserError(`${pb.path}:${step.line}: field "steps[${step.id}].${field}": ${(e as Error).message.replace(/, line:\d+, col:\d+$/, '')}.`)
       }
     }

@@ -1,5 +1,6 @@
-import {Liquid} from 'liquidjs'
+import type {Liquid} from 'liquidjs'
 import {shq} from '../shell/quote.js'
+import {engine} from './engines.js'
 
 /**
  * Templating is LiquidJS, whose `{{ var }}` and `{% if %}` read like the
@@ -11,9 +12,24 @@ import {shq} from '../shell/quote.js'
  * `{{ x | default: y }}` and `{% if x %}`, which local facts need before the
  * step that writes them has run. A step's `when` stays strict, as in Ansible.
  */
-const shell = new Liquid({strictVariables: true, lenientIf: true, outputEscape: (v: unknown) => shq(stringify(v))})
-const text = new Liquid({strictVariables: true, lenientIf: true})
-const condition = new Liquid({strictVariables: true})
+let engines: {shell: Liquid; text: Liquid; condition: Liquid} | undefined
+/** The engines, made on first use (LiquidJS is loaded only for a playbook that has templates, engines.ts). */
+function liquid(): NonNullable<typeof engines> {
+  if (engines) return engines
+  const {Liquid} = engine('liquidjs')
+  engines = {
+    shell: new Liquid({strictVariables: true, lenientIf: true, outputEscape: (v: unknown) => shq(stringify(v))}),
+    text: new Liquid({strictVariables: true, lenientIf: true}),
+    condition: new Liquid({strictVariables: true}),
+  }
+  return engines
+}
+
+/**
+ * Text with no tag (`{{`, `{%`) is one plain text token to Liquid, rendered as it is and
+ * never a syntax error: no engine is needed for it.
+ */
+const plain = (template: string) => !template.includes('{{') && !template.includes('{%')
 
 function stringify(v: unknown): string {
   if (v === null || v === undefined) return ''
@@ -24,21 +40,21 @@ function stringify(v: unknown): string {
 export type Scope = Record<string, unknown>
 
 export function renderShell(template: string, scope: Scope): string {
-  return shell.parseAndRenderSync(template, scope)
+  return plain(template) ? template : liquid().shell.parseAndRenderSync(template, scope)
 }
 
 export function renderText(template: string, scope: Scope): string {
-  return text.parseAndRenderSync(template, scope)
+  return plain(template) ? template : liquid().text.parseAndRenderSync(template, scope)
 }
 
 /** A `when` condition: a Liquid expression such as `facts.os.id == "debian" and allow_emulation`. */
 export function evalCondition(expr: string, scope: Scope): boolean {
-  return condition.parseAndRenderSync(`{% if ${expr} %}1{% endif %}`, scope) === '1'
+  return liquid().condition.parseAndRenderSync(`{% if ${expr} %}1{% endif %}`, scope) === '1'
 }
 
 /** Syntax check without rendering, so a broken template is refused before anything runs. */
 export function checkSyntax(template: string): void {
-  text.parse(template)
+  if (!plain(template)) liquid().text.parse(template)
 }
 
 /**

@@ -1,8 +1,9 @@
-import {isMap, isSeq, LineCounter, parseDocument, type Document} from 'yaml'
+import type {Document, LineCounter} from 'yaml'
 import type {z} from 'zod'
 import {UserError} from '../errors/user-error.js'
+import {engine} from './engines.js'
 
-/** A parsed YAML file that can say on which line any path of it sits. */
+/** A parsed YAML file that can say on which line any path of it sits (the yaml library, loaded when first needed: engines.ts). */
 export interface YamlFile {
   file: string
   doc: Document.Parsed
@@ -11,6 +12,7 @@ export interface YamlFile {
 }
 
 export function parseYamlFile(file: string, text: string): YamlFile {
+  const {LineCounter, parseDocument} = engine('yaml')
   const lines = new LineCounter()
   const doc = parseDocument(text, {lineCounter: lines, prettyErrors: false, uniqueKeys: true})
   const err = doc.errors[0]
@@ -24,6 +26,7 @@ export function parseYamlFile(file: string, text: string): YamlFile {
 
 /** The line of the deepest node on `path` that exists (a missing field points at its parent). */
 export function lineOf(y: YamlFile, path: ReadonlyArray<PropertyKey>): number {
+  const {isMap, isSeq} = engine('yaml')
   let node: unknown = y.doc.contents
   let offset = (node as {range?: number[]})?.range?.[0] ?? 0
   for (const key of path) {

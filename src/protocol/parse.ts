@@ -1,6 +1,8 @@
 import {journalRecord, PROTOCOL_VERSION, type JournalRecord} from './records.js'
+import {ProtocolError} from './constants.js'
+import {splitLines} from './split-lines.js'
 
-export class ProtocolError extends Error {}
+export {ProtocolError}
 
 /** Parse one NDJSON line into a record, or throw a ProtocolError that says why. */
 export function parseRecord(line: string): JournalRecord {
@@ -27,12 +29,5 @@ export function parseRecord(line: string): JournalRecord {
  * (a record still being written, or cut by a crash) is returned as `rest`.
  */
 export function splitRecords(text: string): {records: JournalRecord[]; rest: string} {
-  const records: JournalRecord[] = []
-  let start = 0
-  for (let nl = text.indexOf('\n'); nl !== -1; nl = text.indexOf('\n', start)) {
-    const line = text.slice(start, nl)
-    start = nl + 1
-    if (line.trim() !== '') records.push(parseRecord(line))
-  }
-  return {records, rest: text.slice(start)}
+  return splitLines(text, parseRecord)
 }

@@ -6,10 +6,8 @@ import {z} from 'zod'
  * both sides share, so every change here is a protocol change: bump
  * PROTOCOL_VERSION when a record changes shape incompatibly.
  */
-export const PROTOCOL_VERSION = 1
-
-/** Output chunks are cut to this many characters per record. */
-export const MAX_OUTPUT_CHARS = 4096
+import {MAX_OUTPUT_CHARS, PROTOCOL_VERSION} from './constants.js'
+export {MAX_OUTPUT_CHARS, PROTOCOL_VERSION}
 
 const base = {
   v: z.literal(PROTOCOL_VERSION),

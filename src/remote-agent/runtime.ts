@@ -11,12 +11,16 @@ import {REMOTE_ROOT, RUNTIME_NODE} from '../protocol/remote-layout.js'
  * node-linux-<arch>), pinned by version and by the registry's sha512.
  * A host fetches it itself, from the registry or a mirror, and verifies it;
  * only when that fails does the instructor upload its own cached copy, so a
- * room with internet never pulls 40 MB per host through the instructor's uplink.
+ * room with internet never pulls 50 MB per host through the instructor's uplink.
+ * Only a maintained LTS line is pinned (Node 20 reached its end of life on
+ * 2026-04-30): 24.x, its newest release published for both arches. To move it,
+ * take `npm view node-linux-<arch>@<version> dist.integrity` for each arch and
+ * check the downloaded tarballs against them.
  */
-export const RUNTIME_VERSION = '20.20.2'
+export const RUNTIME_VERSION = '24.22.3'
 const INTEGRITY: Record<string, string> = {
-  x64: 'sha512-PeHQM8wAdmHtZA1mBocygZxs5LiUWtsJezQTkBd0iY987KpGrD1O2tVEydvMZiuXceRanxt7rjTnDEBwOPujoQ==',
-  arm64: 'sha512-LCXJnNTFiyGuYBw2gZSI5OBFMbkjAPt8sqD/NKrWoE2QmDgSubTqFng6GaNJ9EJ8HpxBMGcWWpbbcs4Vo+CnGg==',
+  x64: 'sha512-KHsob+Fv9YerATvYujMbiyJqnRCvLtrcr/eTNqRqiOSGp97EOiRP1yP47+knGgQ/xnc3XY8xzkW587dlZzNqRA==',
+  arm64: 'sha512-IZx0J52/1NDwAsY2iyWR9nlPIYuYviTWetjj8+ElvYQh2+XRhLfCfkbFEF/2O5vGI2hcUbyPNHV+nz342FbJXw==',
 }
 export const DEFAULT_RUNTIME_MIRROR = 'https://registry.npmjs.org'
 

@@ -1,6 +1,9 @@
 import {existsSync} from 'node:fs'
 import {UserError} from '../errors/user-error.js'
+import {isFinalState} from '../events/host-state.js'
 import {FleetStore} from '../store/store.js'
+import {storeTails} from './room-errors.js'
+import {roomEta, type TimeoutCache} from './room-eta.js'
 import {buildReport, renderHost, renderReport} from './status-view.js'
 
 export interface StatusOptions {
@@ -25,9 +28,10 @@ interface View {
 export async function showStatus(opts: StatusOptions, write: (text: string) => void): Promise<number> {
   if (!existsSync(opts.db)) throw new UserError(`${opts.db}: no fleet database here yet; run "fleet prepare --hosts FILE" first (or give --db).`)
   const store = FleetStore.open(opts.db)
+  const timeouts: TimeoutCache = new Map()
   try {
     for (;;) {
-      const view = opts.host ? hostView(store, opts.host, opts.json, opts.lines) : roomView(store, opts.json)
+      const view = opts.host ? hostView(store, opts.host, opts.json, opts.lines) : await roomView(store, opts.json, timeouts)
       if (opts.watch && process.stdout.isTTY) write('\x1b[H\x1b[2J')
       write(view.out)
       if (!opts.watch || view.done) return view.allOk ? 0 : 1
@@ -38,8 +42,10 @@ export async function showStatus(opts: StatusOptions, write: (text: string) => v
   }
 }
 
-function roomView(store: FleetStore, json: boolean): View {
-  const report = buildReport(store.hosts())
+async function roomView(store: FleetStore, json: boolean, timeouts: TimeoutCache): Promise<View> {
+  const now = Date.now()
+  const eta = await roomEta(store, now, timeouts)
+  const report = buildReport(store.hosts(), now, {errorTails: storeTails(store), eta})
   const allOk = report.hosts.length > 0 && report.counts.ok === report.hosts.length
   const done = report.counts.pending + report.counts.connecting + report.counts.running === 0
   return {out: json ? JSON.stringify(report) + '\n' : renderReport(report), allOk, done}
@@ -52,5 +58,5 @@ function hostView(store: FleetStore, name: string, json: boolean, lines: number)
   const failing = steps.find((s) => s.status === 'failed') ?? steps.find((s) => s.status === 'running')
   const tail = failing && h.agent_run ? {step: failing.step, text: store.logTail(h.id, h.agent_run, failing.step, lines)} : undefined
   const out = json ? JSON.stringify({host: h, steps, log_tail: tail}) + '\n' : renderHost(h, steps, tail)
-  return {out, allOk: h.state === 'ok', done: !['pending', 'connecting', 'running'].includes(h.state)}
+  return {out, allOk: h.state === 'ok', done: isFinalState(h.state)}
 }

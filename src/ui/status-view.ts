@@ -1,6 +1,9 @@
-import {countStates, HOST_STATES, type HostState} from '../events/host-state.js'
+import {countStates, HOST_STATES, isFinalState, type HostState} from '../events/host-state.js'
 import type {HostRow, StepRow} from '../store/store.js'
 import {columns} from './columns.js'
+import type {RoomEta} from './eta.js'
+import type {ErrorGroup} from './error-signature.js'
+import {roomErrorGroups, type TailReader} from './room-errors.js'
 
 export interface StatusHost {
   name: string
@@ -10,18 +13,25 @@ export interface StatusHost {
   elapsed_s: number | null
   error: string | null
   agent_run: string | null
+  /** Seconds until the host is done, from its peers (src/ui/eta.ts); null when unknown or finished. */
+  eta_s: number | null
 }
 
 export interface StatusReport {
   counts: Record<HostState, number>
   hosts: StatusHost[]
-  /** Identical errors on several hosts, most frequent first. */
-  error_groups: Array<{count: number; error: string; hosts: string[]}>
+  /**
+   * Failed and unreachable hosts grouped by (state, step, error signature), most hosts first:
+   * count, one real example line (`error`), hosts, and step, signature, label, state, detail.
+   */
+  error_groups: ErrorGroup[]
+  /** Seconds until the last unfinished host is done; null when unknown or none is left. */
+  room_eta_s: number | null
 }
 
 function elapsed(h: HostRow, now: number): number | null {
   if (!h.started_at) return null
-  const end = h.ended_at && ['ok', 'failed', 'unreachable'].includes(h.state) ? Date.parse(h.ended_at) : now
+  const end = h.ended_at && isFinalState(h.state) ? Date.parse(h.ended_at) : now
   return Math.max(0, Math.round((end - Date.parse(h.started_at)) / 1000))
 }
 
@@ -31,14 +41,14 @@ function stepText(h: HostRow): string {
   return h.step_total ? `0/${h.step_total}` : ''
 }
 
-export function buildReport(rows: HostRow[], now = Date.now()): StatusReport {
+/** `errorTails`: a failed step's last log lines, read when its error line is generic (room-errors.ts storeTails). `eta`: from room-eta.ts. */
+export function buildReport(rows: HostRow[], now = Date.now(), opts: {errorTails?: TailReader; eta?: RoomEta} = {}): StatusReport {
   const counts = countStates(rows.map((h) => h.state))
-  const groups = new Map<string, string[]>()
-  for (const h of rows) if (h.error && h.state !== 'ok') groups.set(h.error, [...(groups.get(h.error) ?? []), h.name])
   return {
     counts,
-    hosts: rows.map((h) => ({name: h.name, address: h.port && h.port !== 22 ? `${h.address}:${h.port}` : h.address, state: h.state, step: stepText(h), elapsed_s: elapsed(h, now), error: h.error, agent_run: h.agent_run})),
-    error_groups: [...groups.entries()].map(([error, hosts]) => ({count: hosts.length, error, hosts})).sort((a, b) => b.count - a.count),
+    hosts: rows.map((h) => ({name: h.name, address: h.port && h.port !== 22 ? `${h.address}:${h.port}` : h.address, state: h.state, step: stepText(h), elapsed_s: elapsed(h, now), error: h.error, agent_run: h.agent_run, eta_s: opts.eta?.hosts.get(h.id) ?? null})),
+    error_groups: roomErrorGroups(rows, opts.errorTails),
+    room_eta_s: opts.eta?.room_s ?? null,
   }
 }
 
@@ -53,18 +63,58 @@ export function countsLine(counts: Record<HostState, number>): string {
   return HOST_STATES.map((s) => `${s} ${counts[s]}`).join('  ')
 }
 
-/** `fleet status`: counts, then one row per host, then grouped errors. */
+/** The ETA column: `~4m10s`, nothing for a finished host, `?` when unknown. */
+function etaCell(h: StatusHost): string {
+  if (h.eta_s !== null) return `~${formatDuration(h.eta_s)}`
+  return isFinalState(h.state) ? '' : '?'
+}
+
+/** The room's line, while some host is not finished: `room ready in ~12m`, or unknown and why. */
+export function roomEtaLine(r: StatusReport): string | undefined {
+  if (r.counts.pending + r.counts.connecting + r.counts.running === 0) return undefined
+  const s = r.room_eta_s
+  if (s === null) return 'room ready in: unknown (a step ahead has no host that finished it yet and no timeout in the playbook)'
+  const m = Math.ceil(s / 60) // rounded up: a room is not promised sooner than estimated
+  return `room ready in ~${s < 60 ? `${s}s` : m < 60 ? `${m}m` : `${Math.floor(m / 60)}h${String(m % 60).padStart(2, '0')}m`}`
+}
+
+/** `fleet status`: counts (and the room's ETA), then one row per host, then grouped errors. */
 export function renderReport(r: StatusReport, width = process.stdout.columns || 120): string {
-  const out = [countsLine(r.counts), '']
-  const errWidth = Math.max(20, width - 90)
-  const rows = r.hosts.map((h) => [h.name, h.address, h.step.slice(0, 40), h.state, formatDuration(h.elapsed_s), (h.error ?? '').slice(0, errWidth)])
-  out.push(columns(['HOST', 'ADDRESS', 'STEP', 'STATE', 'ELAPSED', 'ERROR'], rows))
-  const grouped = r.error_groups.filter((g) => g.count > 1)
-  if (grouped.length) {
-    out.push('', 'Errors on several hosts:')
-    for (const g of grouped) out.push(`  ${g.count} hosts: ${g.error}`)
-  }
+  const room = roomEtaLine(r)
+  const out = [countsLine(r.counts), ...(room ? [room] : []), '']
+  const errWidth = Math.max(20, width - 99)
+  const rows = r.hosts.map((h) => [h.name, h.address, h.step.slice(0, 40), h.state, formatDuration(h.elapsed_s), etaCell(h), (h.error ?? '').slice(0, errWidth)])
+  out.push(columns(['HOST', 'ADDRESS', 'STEP', 'STATE', 'ELAPSED', 'ETA', 'ERROR'], rows))
+  out.push(...renderErrorGroups(r.error_groups, width))
   return out.join('\n') + '\n'
+}
+
+/** Error groups shown before `… more` (all of them are in --json). */
+const ERROR_GROUPS_SHOWN = 20
+
+/**
+ * The error groups under the host table: failed hosts, then unreachable ones apart (a
+ * switched-off laptop is not a broken lab), each group a row: how many, the step, the hosts
+ * folded, one real example line (and the log line behind a generic one).
+ */
+export function renderErrorGroups(groups: readonly ErrorGroup[], width = 120): string[] {
+  const out: string[] = []
+  for (const [state, title] of [['failed', 'Failed hosts by error'], ['unreachable', 'Unreachable hosts by error']] as const) {
+    const mine = groups.filter((g) => g.state === state)
+    if (!mine.length) continue
+    const shown = mine.slice(0, ERROR_GROUPS_SHOWN)
+    const lead = Math.max(...shown.map((g) => String(g.count).length + (g.step ?? '-').length + g.label.length)) + 8
+    const exWidth = Math.max(30, width - lead - 2)
+    const example = (g: ErrorGroup) => {
+      const text = (g.error || '(no error recorded)') + (g.detail.length ? ` (${g.detail.join(' / ')})` : '')
+      return text.length > exWidth ? `${text.slice(0, exWidth - 1)}…` : text
+    }
+    out.push('', `${title}, most hosts first:`)
+    const table = columns(['N', 'STEP', 'HOSTS', 'EXAMPLE'], shown.map((g) => [String(g.count), g.step ?? '-', g.label, example(g)]))
+    out.push(...table.split('\n').map((l) => `  ${l}`))
+    if (mine.length > shown.length) out.push(`  … ${mine.length - shown.length} more groups (fleet status --json has them all)`)
+  }
+  return out
 }
 
 /** `fleet status --host NAME`: the host's steps with durations, and the failing step's log tail. */

@@ -117,14 +117,14 @@ describe('fleet prepare options, cleanup, demo', {timeout: 180_000}, () => {
     // Host 1 fetches from the registry.
     const fetched = await fleet(['prepare', '-H', one(1), '--db', join(dir, 'rt1.db'), '-p', 'demo', '--steps', 'setup', '--runtime', 'managed'])
     expect(fetched.code, fetched.stdout + fetched.stderr).toBe(0)
-    expect(fetched.stdout).toMatch(/installing Node\.js 20\.20\.2/)
+    expect(fetched.stdout).toMatch(/installing Node\.js 24\.22\.3/)
     expect(fetched.stdout).not.toMatch(/uploading it/)
-    expect(runtimeOf(1)).toBe('v20.20.2')
+    expect(runtimeOf(1)).toBe('v24.22.3')
     // Host 2 gets a mirror that does not answer: the instructor's copy is uploaded instead.
     const uploaded = await fleet(['prepare', '-H', one(2), '--db', join(dir, 'rt2.db'), '-p', 'demo', '--steps', 'setup', '--runtime', 'managed', '--runtime-mirror', 'http://127.0.0.1:9'])
     expect(uploaded.code, uploaded.stdout + uploaded.stderr).toBe(0)
     expect(uploaded.stdout).toMatch(/could not download Node\.js .*uploading it/)
-    expect(runtimeOf(2)).toBe('v20.20.2')
+    expect(runtimeOf(2)).toBe('v24.22.3')
     expect(existsSync(join(set.hosts[2].home, 'fleet-demo', 'demo.conf'))).toBe(true)
   }, 300_000)
 

@@ -183,6 +183,17 @@ describe.skipIf(skip)('workshop via fleet prepare: the distribution\'s Ironic de
     expect(view.steps.filter((s) => s.status !== 'skipped').map((s) => `${s.step}: ${s.status}`)).toEqual([])
   })
 
+  it('power-cycles a node that hangs while booting (console silent, no SSH) through Ironic, and it answers SSH again', {timeout: 900_000}, async () => {
+    // A paused guest is what a boot that hangs under emulation looks like from outside: its
+    // console stops growing and port 22 stays shut. wait_ssh.py power-cycles it once.
+    await virsh(URI, ['suspend', 'controller00'])
+    const wait = spawnSync('python3', ['playbooks/workshop/files/wait_ssh.py', '--nodes', 'controller00=192.168.122.3,', '--boot-timeout', '600', '--interval', '3', '--stall-timeout', '15', '--power-cycles', '1', '--baremetal', join(work, 'ironic', 'baremetal'), '--console-dir', consoles], {encoding: 'utf8', timeout: 800_000})
+    expect(wait.status, `${wait.stdout}\n${wait.stderr}`).toBe(0)
+    expect(wait.stdout).toMatch(/controller00: no SSH and no console output for \d+s: it hangs while booting; power-cycling it through Ironic \(1\/1\)/)
+    expect(wait.stdout).toContain('every node answers SSH: controller00 (192.168.122.3)')
+    expect((await virsh(URI, ['domstate', 'controller00'])).trim()).toBe('running')
+  })
+
   it('fails Ironic\'s manage of a node whose BMC password is wrong, with Ironic\'s reason', {timeout: 300_000}, () => {
     const inv = JSON.parse(readFileSync(join(work, 'baremetal.json'), 'utf8')) as Record<string, {uuid: string; driver_info: Record<string, string>; nics: Array<{mac: string}>}>
     const wrong = join(dir, 'wrong-bmc.json')

@@ -21,6 +21,7 @@ const LAYERS = [
   'src/remote-agent', // what the instructor side does to reach an agent: probe, runtime, its command lines
   'src/hosts', // from a hosts file (or SSM tags) to transports
   'src/ui',
+  'src/dashboard', // fleet dashboard: the room's live web page (server, event stream, the page's files)
   'src/logs',
   'src/orchestrator',
   'src/demo',

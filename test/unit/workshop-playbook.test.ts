@@ -517,6 +517,30 @@ elif args[0] == 'create':
     }
   })
 
+  it('wait_ssh.py: power-cycles a node whose console went silent through Ironic, at most --power-cycles times', () => {
+    const consoles = join(dir, 'stall-consoles')
+    mkdirSync(consoles, {recursive: true})
+    const log = join(consoles, 'compute00_console.log')
+    writeFileSync(log, 'Run /init as init process\r\nvirtio_blk virtio3: [vda] 20971520 512-byte logical blocks\r\n')
+    // The stand-in `baremetal`: records each call and, like a real power cycle, makes the console grow again.
+    const calls = join(dir, 'stall-calls.txt')
+    const bm = join(dir, 'stall-baremetal')
+    writeFileSync(bm, `#!/bin/bash\necho "$*" >> ${calls}\n[ "$2" = reboot ] && echo "SeaBIOS (version 1.16.2)" >> ${log}\n[ "$2" = show ] && echo '{"provision_state": "active", "power_state": "power on", "last_error": null}'\nexit 0\n`)
+    chmodSync(bm, 0o755)
+    const r = spawnSync(PYTHON, [join(FILES, 'wait_ssh.py'), '--nodes', 'compute00=127.0.0.9,', '--port', '9', '--timeout', '30', '--boot-timeout', '3', '--interval', '0.2', '--stall-timeout', '0.5', '--power-cycles', '2', '--baremetal', bm, '--console-dir', consoles], {encoding: 'utf8', timeout: 25_000})
+    expect(r.status).toBe(1)
+    const reboots = readFileSync(calls, 'utf8').split('\n').filter((l) => l.startsWith('node reboot'))
+    expect(reboots).toEqual(['node reboot compute00', 'node reboot compute00'])
+    expect(r.stdout).toMatch(/compute00: no SSH and no console output for \d+s: it hangs while booting; power-cycling it through Ironic \(1\/2\)/)
+    expect(r.stdout).toContain('(2/2)')
+    expect(r.stderr).toContain('compute00: 127.0.0.9 does not answer SSH after 3s and 2 power cycles (Ironic: active, power on, last_error: none)')
+    // Without --stall-timeout nothing is power-cycled.
+    rmSync(calls, {force: true})
+    const off = spawnSync(PYTHON, [join(FILES, 'wait_ssh.py'), '--nodes', 'compute00=127.0.0.9,', '--port', '9', '--boot-timeout', '1', '--interval', '0.2', '--baremetal', bm, '--console-dir', consoles], {encoding: 'utf8', timeout: 25_000})
+    expect(off.status).toBe(1)
+    expect(readFileSync(calls, {encoding: 'utf8', flag: 'a+'}).split('\n').filter((l) => l.startsWith('node reboot'))).toEqual([])
+  })
+
   describe('wait_nodes.py against a stand-in `baremetal` (Ironic is not here)', () => {
     // The stand-in prints $STATES/<node>.json for `node show NODE -f json`, a table for `node list`.
     const states = join(dir, 'states')

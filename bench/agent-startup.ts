@@ -1,0 +1,62 @@
+// The agent's start-up: CPU (user + system, the agent and every process it waited for:
+// its step's bash, the step launcher) of `agent run` of a one-step playbook (`true`),
+// against `node -e 0` on the same machine, interleaved (A B A B ...). CPU, not wall
+// time: on a loaded machine the ratio of the two stays what one host pays per run.
+// The clock counts in ticks (10 ms), so each measurement is a batch of runs.
+import {spawnSync} from 'node:child_process'
+import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join, resolve} from 'node:path'
+import {childrenCpuMs, median, spread} from './proc.js'
+
+export interface AgentStartupResult {
+  agentMs: number[]
+  nodeMs: number[]
+}
+
+export const STARTUP_TARGET = 1.5
+
+function batchCpuMs(argv: () => string[], batch: number, env: NodeJS.ProcessEnv): number {
+  const c0 = childrenCpuMs()
+  for (let i = 0; i < batch; i++) {
+    const a = argv()
+    const r = spawnSync(a[0], a.slice(1), {stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8', env})
+    if (r.status !== 0) throw new Error(`${a.join(' ')} failed (${r.status}): ${r.stderr}`)
+  }
+  return (childrenCpuMs() - c0) / batch
+}
+
+export function agentStartup({rounds = 7, batch = 10} = {}): AgentStartupResult {
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-bench-startup-'))
+  const pb = join(dir, 'one.yaml')
+  writeFileSync(pb, 'name: bench\nsteps:\n  - id: s1\n    run: "true"\n')
+  const agent = resolve('dist/agent/agent.mjs')
+  let n = 0
+  const env = {...process.env, NODE_ENV: 'production'}
+  const out: AgentStartupResult = {agentMs: [], nodeMs: []}
+  try {
+    for (let i = 0; i < rounds; i++) {
+      out.nodeMs.push(batchCpuMs(() => [process.execPath, '-e', '0'], batch, env))
+      out.agentMs.push(batchCpuMs(() => [process.execPath, agent, 'run', '-p', pb, '--state-dir', join(dir, `state-${n++}`)], batch, env))
+    }
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
+  return out
+}
+
+export function agentStartupRow(r: AgentStartupResult) {
+  const a = median(r.agentMs)
+  const b = median(r.nodeMs)
+  const ratio = a / b
+  return {
+    key: 'agent-startup',
+    name: '`agent run` of a one-step playbook: CPU',
+    fleet: `${a.toFixed(0)} ms (spread ${spread(r.agentMs).toFixed(0)})`,
+    peer: `\`node -e 0\` ${b.toFixed(0)} ms (spread ${spread(r.nodeMs).toFixed(0)})`,
+    ratio: ratio.toFixed(2),
+    figure: `+${(a - b).toFixed(0)} ms`,
+    target: `≤ ${STARTUP_TARGET} × node`,
+    met: ratio <= STARTUP_TARGET,
+  }
+}
