@@ -16,13 +16,15 @@ cd "$(dirname "$0")/.."
 # are kept from starting during the install (a policy-rc.d, as the playbook's ironic-packages
 # step does), so no Ironic with its stock configuration runs here. chromium: the browser that
 # `fleet dashboard`'s tests drive (playwright-core, with this Debian build: no browser build is
-# downloaded).
+# downloaded); apt-cacher-ng, nginx, git: the cache playbook's system test (installed here, with
+# their services kept from starting, so no test installs packages while others run).
 packages=(bash procps sudo openssh-server openssh-client chromium
   libvirt-daemon-system libvirt-clients qemu-system-x86 qemu-utils dnsmasq-base iptables iproute2
   ipmitool python3-pyghmi python3-libvirt
   ansible-core pssh
   busybox-static dropbear-bin cpio kmod zstd
-  ironic-api ironic-conductor python3-ironicclient)
+  ironic-api ironic-conductor python3-ironicclient
+  apt-cacher-ng nginx git curl e2fsprogs ca-certificates)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

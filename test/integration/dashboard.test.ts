@@ -6,7 +6,7 @@ import {chromium, type Browser, type Page} from 'playwright-core'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {startLocalHosts, type LocalHostSet} from '../../testbed/index.js'
 import {FleetStore} from '../../src/store/store.js'
-import {tempDir, waitUntil} from '../helpers/agent-cli.js'
+import {tempDir} from '../helpers/agent-cli.js'
 import {fleet, FLEET, resetHosts} from '../helpers/fleet-cli.js'
 import {writeSyntheticRoom} from '../helpers/synthetic-room.js'
 

@@ -5,7 +5,7 @@
  */
 import {execFileSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
+import {readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {gzipSync} from 'node:zlib'
 import {SendCommandCommand, SSMClient} from '@aws-sdk/client-ssm'

@@ -46,6 +46,17 @@ describe('the shipped playbooks ship exactly their own files', () => {
     for (const other of ['demo.yaml', 'templates/demo.conf', 'workshop-notes.md']) expect(files).not.toContain(other)
     expect(files.every((f) => f === 'workshop.yaml' || f.startsWith('workshop/'))).toBe(true)
   })
+
+  it('cache: cache.yaml, its two templates and cache/files/*; nothing of the workshop or the demo', () => {
+    const vars = join(tempDir(), 'cache.yaml')
+    writeFileSync(vars, 'cache_address: 127.0.0.1\n')
+    const files = shipped(join(PLAYBOOKS, 'cache.yaml'), vars)
+    const templates = templatesOf(join(PLAYBOOKS, 'cache.yaml'))
+    expect(templates.sort()).toEqual(['cache/templates/acng.conf', 'cache/templates/nginx.conf'])
+    const helpers = readdirSync(join(PLAYBOOKS, 'cache/files')).map((f) => `cache/files/${f}`)
+    expect(files).toEqual([...new Set(['cache.yaml', ...templates, ...helpers])].sort())
+    expect(files.every((f) => f === 'cache.yaml' || f.startsWith('cache/'))).toBe(true)
+  })
 })
 
 /** A playbook folder written here: FILES maps paths to contents. */
