@@ -5,7 +5,7 @@ import type {HostState} from '../events/host-state.js'
 import {bundledPlaybook, bundleDir, bundleUploadDir, EXIT, parseStartAnswer, RUNTIME_NODE, splitRecords, VARS_DIR, varsPath, type AgentFlags, type JournalRecord, type StepSelection} from '../protocol/index.js'
 import {ownNode, parseProbe, probeScript, MIN_NODE_MAJOR, type Probe} from '../remote-agent/probe.js'
 import {cachedRuntime, fetchOnHostScript, installUploadedScript, RUNTIME_VERSION, runtimeArch, UPLOADED_RUNTIME} from '../remote-agent/runtime.js'
-import {agentCommand, finishBundleCommand, firstErrorLine, mkdirCommand, streamingRunCommand} from '../remote-agent/shell-commands.js'
+import {agentCommand, finishBundleCommand, firstErrorLine, mkdirCommand, streamingRunCommand, writeFileCommand} from '../remote-agent/shell-commands.js'
 import type {FleetStore} from '../store/store.js'
 import {ConnectionLostError, TransportError, type Transport} from '../transport/types.js'
 import {shq} from '../shell/quote.js'
@@ -147,6 +147,12 @@ async function uploadBundle(t: Transport, bundle: Bundle): Promise<void> {
 }
 
 async function uploadVars(t: Transport, vars: VarsUpload): Promise<void> {
+  if (t.streams !== false && !t.putFiles) {
+    // One exec with the file on its stdin, instead of a mkdir exec and an SFTP channel.
+    const r = await t.exec(writeFileCommand(VARS_DIR, varsPath(vars.hash)), {stdin: vars.data, timeoutMs: 60_000})
+    if (r.code !== 0) throw new HostFailure('failed', `could not write the vars file ${varsPath(vars.hash)}: ${firstErrorLine(r.stderr) || `exit code ${r.code}`}`)
+    return
+  }
   await check(t, mkdirCommand([VARS_DIR]), 'create the vars folder')
   await t.putFile(vars.data, varsPath(vars.hash), 0o600)
 }

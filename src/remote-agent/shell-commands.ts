@@ -46,6 +46,12 @@ export function finishBundleCommand(tmp: string, hash: string): string {
   return `touch ${shq(`${tmp}/${BUNDLE_COMPLETE}`)} && { mv -T ${shq(tmp)} ${shq(dir)} 2>/dev/null || rm -rf ${shq(tmp)}; } && test -f ${shq(`${dir}/${BUNDLE_COMPLETE}`)}`
 }
 
+/** Write stdin to `path` (mode 0600, in `dir`, made 0700) atomically: a temporary file beside it, then a rename. */
+export function writeFileCommand(dir: string, path: string): string {
+  const tmp = `${shq(path)}.tmp-$$` // $$, outside the quotes: this shell's pid
+  return `${mkdirCommand([dir])} && umask 077 && cat > ${tmp} && mv -f ${tmp} ${shq(path)}`
+}
+
 export function mkdirCommand(dirs: string[]): string {
   return shellJoin(['mkdir', '-p', '-m', '700', ...dirs])
 }

@@ -1,5 +1,6 @@
+import {createHash} from 'node:crypto'
 import {existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
-import {join, resolve} from 'node:path'
+import {basename, join, resolve} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {startLocalHosts, type LocalHostSet} from '../../testbed/index.js'
 import {FleetStore} from '../../src/store/store.js'
@@ -70,10 +71,19 @@ describe('fleet prepare over real SSH', {timeout: 300_000}, () => {
     expect(report.counts).toMatchObject({ok: HOSTS, failed: 0, unreachable: 0, running: 0})
     expect(report.hosts[0].step).toMatch(/^8\/8 /)
 
-    // Again: the bundle is there already, every step is skipped by its check.
-    const again = await fleet(['prepare', '--hosts', hostsFile, '--db', db, '--playbook', 'demo', '--json'])
-    expect(again.code).toBe(0)
+    // Again, with a vars file of the same values: the bundle is there already, every step is
+    // skipped by its check, and the vars file reaches each host whole, mode 0600 (it holds the secret).
+    const varsText = `greeting: hello from fleet\napi_token: ${SECRET}\n`
+    const varsFile = join(dir, 'room-vars.yaml')
+    writeFileSync(varsFile, varsText)
+    const again = await fleet(['prepare', '--hosts', hostsFile, '--db', db, '--playbook', 'demo', '--vars', varsFile, '--json'])
+    expect(again.code, again.stdout).toBe(0)
     expect(JSON.parse(again.stdout)).toMatchObject({ok: true, hosts: HOSTS})
+    const onHost = join(set.hosts[0].home, '.fleet/vars', `${createHash('sha256').update(varsText).digest('hex').slice(0, 16)}.yaml`)
+    expect(readFileSync(onHost, 'utf8')).toBe(varsText)
+    expect(statSync(onHost).mode & 0o777).toBe(0o600)
+    expect(readdirSync(join(set.hosts[0].home, '.fleet/vars'))).toEqual([basename(onHost)])
+    for (const f of [db, `${db}-wal`]) if (existsSync(f)) expect(readFileSync(f).includes(SECRET)).toBe(false)
     const store = FleetStore.open(db)
     const h0 = store.host(set.hosts[0].name)!
     expect(store.steps(h0.id, h0.agent_run!).every((s) => s.status === 'skipped' && s.reason === 'check')).toBe(true)
