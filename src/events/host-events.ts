@@ -46,9 +46,8 @@ export class ListenerFailure extends Error {
 /**
  * The bus: emit() hands an event to every listener in order. A listener that
  * fails — here, or later in a timer of its own, through fail() — stops the run
- * once, through onFailure; emit() and flush() then still offer each event to every
- * listener (best effort) and throw a ListenerFailure, so the host session that
- * called them stops too.
+ * once, through onFailure; emit() and flush() then throw a ListenerFailure, so
+ * the host session that called them stops too.
  */
 export class HostEvents {
   private readonly listeners: HostListener[] = []
@@ -88,18 +87,7 @@ export class HostEvents {
   }
 
   private guard(fn: (l: HostListener) => void): void {
-    if (this.failure) {
-      // The run is stopping, but what can still be recorded is (a host's agent run, learned
-      // now, is what the next command re-attaches by): each listener is tried, its errors kept quiet.
-      for (const l of this.listeners) {
-        try {
-          fn(l)
-        } catch {
-          // the same failure again: reported once already
-        }
-      }
-      throw this.failure
-    }
+    if (this.failure) throw this.failure
     for (const l of this.listeners) {
       try {
         fn(l)
