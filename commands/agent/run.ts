@@ -18,7 +18,7 @@ Exit codes: 0 all steps ok or skipped, 1 a step failed, 2 bad input (nothing was
   async run(): Promise<void> {
     const {flags} = await this.parse(AgentRun)
     process.exitCode = await runInForeground(
-      {mode: 'run', playbookPath: flags.playbook, varsPath: flags.vars, stateDir: stateDirOf(flags), only: onlyOf(flags), fromStep: flags['from-step']},
+      {mode: 'run', playbookPath: flags.playbook, varsPath: flags.vars, stateDir: stateDirOf(flags), only: onlyOf(flags), fromStep: flags['from-step'], request: flags.request},
       {json: flags.json, dryRun: flags['dry-run'], detachedChild: flags['detached-child'], stream: flags.stream},
       (t) => process.stdout.write(t),
     )

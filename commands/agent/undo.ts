@@ -17,11 +17,12 @@ export default class AgentUndo extends BaseCommand {
     json: runFlags.json,
     detach: Flags.boolean({description: 'Run detached like "agent start" and print the run id.'}),
     'detached-child': runFlags['detached-child'],
+    request: runFlags.request,
   }
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AgentUndo)
-    const req = {mode: 'undo' as const, playbookPath: flags.playbook, varsPath: flags.vars, stateDir: stateDirOf(flags), toStep: flags['to-step']}
+    const req = {mode: 'undo' as const, playbookPath: flags.playbook, varsPath: flags.vars, stateDir: stateDirOf(flags), toStep: flags['to-step'], request: flags.request}
     const print = (t: string) => process.stdout.write(t)
     process.exitCode = flags.detach
       ? await startInBackground(req, runArgs(flags, 'undo', flags['to-step']), flags.json, print)

@@ -1,6 +1,6 @@
 import {startDetached, startDetachedRun} from './detach.js'
 import {exitCodeFor, followRun} from './follow.js'
-import type {RunRequest} from './run.js'
+import type {RunRequest, StartOutcome} from './run.js'
 import {StateDir} from './state-dir.js'
 import {UserError} from '../errors/user-error.js'
 import {startAnswerLine} from '../protocol/start-answer.js'
@@ -22,6 +22,7 @@ export async function startInBackground(req: Pick<RunRequest, 'stateDir'>, runAr
   if (answer.kind === 'error') throw new UserError(answer.message, answer.exitCode)
   if (json) print(startAnswerLine(answer) + '\n')
   else if (answer.kind === 'already-running') print(`A run is already going on this host: ${answer.run} (pid ${answer.pid}).\n${answer.run}\n`)
+  else if (answer.kind === 'ended') print(`Run ${answer.run} of this request has ended already; see it with: agent status --run ${answer.run}\n`)
   else print(`${answer.kind === 'resumed' ? 'Resumed' : 'Started'} run ${answer.run}; follow it with: agent follow --run ${answer.run}\n`)
   return 0
 }
@@ -41,10 +42,21 @@ export async function startAndFollow(req: Pick<RunRequest, 'stateDir'>, runArgs:
   if (answer.kind === 'error') throw new UserError(answer.message, answer.exitCode)
   if (!answer.run) throw new UserError(`A run is already going on this host${answer.kind === 'already-running' ? ` (pid ${answer.pid})` : ''} and has no run id yet; follow it with "agent follow".`, EXIT.busy)
   if (json) print(startAnswerLine(answer) + '\n')
-  else print(`${answer.kind === 'already-running' ? `A run is already going on this host: ${answer.run} (pid ${answer.pid}); following it.` : `${answer.kind === 'resumed' ? 'Resumed' : 'Started'} run ${answer.run}; following it.`}\n`)
+  else print(`${startedHow(answer)}\n`)
   const end = await followRun(state, answer.run, 0, (line) => print(line + '\n'))
   if (end.status === 'no-space') throw new UserError(end.error ?? noSpaceMessage(state.root), EXIT.noSpace)
   // The disk did not even take the run's end: only the run's exit code tells (when it is ours to see).
   if (end.status === 'interrupted' && answer.kind !== 'already-running' && (await detached.exitCode(2000)) === EXIT.noSpace) throw new UserError(noSpaceMessage(state.root), EXIT.noSpace)
   return exitCodeFor(end.status)
+}
+
+function startedHow(answer: StartOutcome): string {
+  switch (answer.kind) {
+    case 'already-running':
+      return `A run is already going on this host: ${answer.run} (pid ${answer.pid}); following it.`
+    case 'ended':
+      return `Run ${answer.run} of this request has ended already; its journal follows.`
+    default:
+      return `${answer.kind === 'resumed' ? 'Resumed' : 'Started'} run ${answer.run}; following it.`
+  }
 }

@@ -4,6 +4,7 @@ import {DiskFullError} from './disk-full.js'
 import {exitCodeFor, followJournal} from './follow.js'
 import {HumanOutput} from './human-output.js'
 import {JournalStream} from './journal-stream.js'
+import {readJournal} from './journal.js'
 import {checkSudo, executeRun, prepareRun, type PreparedRun, type RunRequest, type RunResult, type StartOutcome} from './run.js'
 import {StateDir} from './state-dir.js'
 import {UserError} from '../errors/user-error.js'
@@ -59,6 +60,8 @@ export async function runInForeground(req: RunRequest, opts: ForegroundOptions, 
         started = true
         if (opts.detachedChild) answerStarter(o)
         if (o.kind === 'already-running') already = o
+        // This request's run ended before: what it did is its journal, printed as the run would have.
+        if (o.kind === 'ended' && !opts.detachedChild) for (const r of readJournal(new StateDir(req.stateDir).journal(o.run))) print(opts.json ? JSON.stringify(r) + '\n' : human.text(r))
       },
       onRecord: opts.detachedChild ? undefined : (r) => print(opts.json ? JSON.stringify(r) + '\n' : human.text(r)),
     })

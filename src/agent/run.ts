@@ -15,7 +15,7 @@ import {bootId, gatherFacts} from './facts.js'
 import {killAllRunning} from './exec.js'
 import {JournalWriter, readJournal} from './journal.js'
 import {HostLock, isAlive, readLock, type LockInfo} from './lock.js'
-import {appliedSteps, createRun, lastRunId, newRunId, readMeta, resumeKey, type RunMeta} from './runs.js'
+import {appliedSteps, createRun, lastRunId, newRunId, readMeta, resumeKey, writeMeta, type RunMeta} from './runs.js'
 import {StateDir} from './state-dir.js'
 import {executeStep, sudoMessage} from './step-runner.js'
 
@@ -27,6 +27,8 @@ export interface RunRequest {
   only?: string[]
   fromStep?: string
   toStep?: string
+  /** The caller's id for this start (--request): a start whose run has ended is answered with it. */
+  request?: string
 }
 
 export interface PreparedRun {
@@ -70,6 +72,7 @@ export function prepareRun(req: RunRequest): PreparedRun {
       only: req.only,
       from_step: req.fromStep,
       to_step: req.toStep,
+      request: req.request,
     },
   }
 }
@@ -121,7 +124,13 @@ export async function executeRun(p: PreparedRun, hooks: {onStart?: (o: StartOutc
   try {
     // A disk without room for the reserve has none for a run's records: refuse before changing anything.
     reserve.take()
-    const {run, resumed, records} = openRun(state, p)
+    const opened = openRun(state, p)
+    if ('ended' in opened) {
+      // This request's run ended already (its caller lost the answer): answer with it, run nothing.
+      hooks.onStart?.({kind: 'ended', run: opened.run})
+      return {run: opened.run, status: opened.ended}
+    }
+    const {run, resumed, records} = opened
     lock.setRun(run)
     journal = new JournalWriter(state.journal(run), run)
     if (hooks.onRecord) journal.onRecord(hooks.onRecord)
@@ -239,16 +248,25 @@ function lastRunEnd(records: JournalRecord[]): RunEndRecord | undefined {
   return end
 }
 
-function openRun(state: StateDir, p: PreparedRun): {run: string; resumed: boolean; records: JournalRecord[]} {
+/**
+ * The run this start carries on: the last one when it has the same inputs and did
+ * not end (or the full disk ended it: resumed), or ended as this same --request
+ * asked (answered with, as it is); else a new one.
+ */
+function openRun(state: StateDir, p: PreparedRun): {run: string; resumed: boolean; records: JournalRecord[]} | {run: string; ended: RunStatus} {
   const last = lastRunId(state)
   if (last) {
     const records = readJournal(state.journal(last))
     const end = lastRunEnd(records)
     // A run the full disk ended is picked up again as well, as one killed would be; with other inputs it stays ended.
     const stoppedByDisk = end?.status === 'failed' && noSpacePath(end.error) !== undefined
-    if (records.length > 0 && (!end || stoppedByDisk)) {
-      const meta = readMeta(state, last)
-      if (meta && resumeKey(meta) === resumeKey({...p.meta, run: last})) return {run: last, resumed: true, records}
+    const meta = records.length > 0 ? readMeta(state, last) : undefined
+    const sameInputs = !!meta && resumeKey(meta) === resumeKey({...p.meta, run: last})
+    if (sameInputs && end && !stoppedByDisk && p.meta.request !== undefined && meta.request === p.meta.request) return {run: last, ended: end.status}
+    if (sameInputs && (!end || stoppedByDisk)) {
+      // The request that resumes it is the one a lost answer is asked again with.
+      if (meta.request !== p.meta.request) writeMeta(state, {...meta, request: p.meta.request})
+      return {run: last, resumed: true, records}
     }
     if (records.length > 0 && !end) {
       const old = new JournalWriter(state.journal(last), last)

@@ -18,6 +18,8 @@ export interface RunMeta {
   only?: string[]
   from_step?: string
   to_step?: string
+  /** The caller's id for the start that began (or last resumed) it (--request); not part of resumeKey. */
+  request?: string
 }
 
 export function resumeKey(m: RunMeta): string {
@@ -43,8 +45,12 @@ function writeAtomic(path: string, text: string): void {
 
 export function createRun(state: StateDir, meta: RunMeta): void {
   onDisk(state.logsDir(meta.run), () => mkdirSync(state.logsDir(meta.run), {recursive: true, mode: 0o700}))
-  writeAtomic(state.meta(meta.run), JSON.stringify(meta, null, 2))
+  writeMeta(state, meta)
   writeAtomic(state.lastRunPath, meta.run)
+}
+
+export function writeMeta(state: StateDir, meta: RunMeta): void {
+  writeAtomic(state.meta(meta.run), JSON.stringify(meta, null, 2))
 }
 
 export function readMeta(state: StateDir, run: string): RunMeta | undefined {

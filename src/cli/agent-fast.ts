@@ -31,11 +31,11 @@ const STATE_DIR = {kind: 'string', env: 'FLEET_AGENT_STATE_DIR'} as const
 
 // Written out (no spreads) so that a flag the contract lacks is an excess property, an error.
 const TABLES = {
-  run: {playbook: PLAYBOOK, vars: STRING, 'state-dir': STATE_DIR, 'from-step': STRING, only: STRING, 'dry-run': BOOLEAN, json: BOOLEAN, 'detached-child': BOOLEAN, stream: BOOLEAN},
-  start: {playbook: PLAYBOOK, vars: STRING, 'state-dir': STATE_DIR, 'from-step': STRING, only: STRING, 'dry-run': BOOLEAN, json: BOOLEAN, 'detached-child': BOOLEAN, follow: BOOLEAN},
+  run: {playbook: PLAYBOOK, vars: STRING, 'state-dir': STATE_DIR, 'from-step': STRING, only: STRING, 'dry-run': BOOLEAN, json: BOOLEAN, 'detached-child': BOOLEAN, request: STRING, stream: BOOLEAN},
+  start: {playbook: PLAYBOOK, vars: STRING, 'state-dir': STATE_DIR, 'from-step': STRING, only: STRING, 'dry-run': BOOLEAN, json: BOOLEAN, 'detached-child': BOOLEAN, request: STRING, follow: BOOLEAN},
   follow: {run: STRING, from: {kind: 'integer'}, 'state-dir': STATE_DIR, 'no-wait': BOOLEAN},
   status: {run: STRING, 'state-dir': STATE_DIR, json: BOOLEAN},
-  undo: {playbook: PLAYBOOK, vars: STRING, 'state-dir': STATE_DIR, 'to-step': STRING, 'dry-run': BOOLEAN, json: BOOLEAN, detach: BOOLEAN, 'detached-child': BOOLEAN},
+  undo: {playbook: PLAYBOOK, vars: STRING, 'state-dir': STATE_DIR, 'to-step': STRING, 'dry-run': BOOLEAN, json: BOOLEAN, detach: BOOLEAN, 'detached-child': BOOLEAN, request: STRING},
 } satisfies {[S in FastSubcommand]: FlagTable<S>}
 
 /** Exported so a test holds them to the oclif commands' flags. */
@@ -63,7 +63,7 @@ async function dispatch(command: FastSubcommand, values: Values): Promise<number
     case 'run': {
       const f = flagsOf<'run'>(values)
       const {runInForeground} = await import('../agent/invoke.js')
-      const req: RunRequest = {mode: 'run', playbookPath: f.playbook, varsPath: f.vars, stateDir: stateDirOf(f), only: onlyOf(f), fromStep: f['from-step']}
+      const req: RunRequest = {mode: 'run', playbookPath: f.playbook, varsPath: f.vars, stateDir: stateDirOf(f), only: onlyOf(f), fromStep: f['from-step'], request: f.request}
       const opts = {json: !!f.json, dryRun: !!f['dry-run'], detachedChild: !!f['detached-child'], stream: !!f.stream}
       if (opts.detachedChild) detachCwd(req)
       return runInForeground(req, opts, print)
@@ -81,7 +81,7 @@ async function dispatch(command: FastSubcommand, values: Values): Promise<number
         return startInBackground({stateDir: stateDirOf(f)}, runArgs(f, 'undo', f['to-step']), !!f.json, print)
       }
       const {runInForeground} = await import('../agent/invoke.js')
-      const req: RunRequest = {mode: 'undo', playbookPath: f.playbook, varsPath: f.vars, stateDir: stateDirOf(f), toStep: f['to-step']}
+      const req: RunRequest = {mode: 'undo', playbookPath: f.playbook, varsPath: f.vars, stateDir: stateDirOf(f), toStep: f['to-step'], request: f.request}
       return runInForeground(req, {json: !!f.json, dryRun: !!f['dry-run'], detachedChild: !!f['detached-child']}, print)
     }
     case 'follow': {

@@ -17,11 +17,12 @@ export function onlyOf(flags: {only?: string}): string[] | undefined {
 }
 
 /** The flags again as arguments, to hand a detached `agent run` the same request. */
-export function runArgs(flags: {playbook: string; vars?: string; 'state-dir'?: string; 'from-step'?: string; only?: string}, mode: 'run' | 'undo', toStep?: string): string[] {
+export function runArgs(flags: {playbook: string; vars?: string; 'state-dir'?: string; 'from-step'?: string; only?: string; request?: string}, mode: 'run' | 'undo', toStep?: string): string[] {
   const args = [mode, '--playbook', resolve(flags.playbook), '--state-dir', resolve(stateDirOf(flags))]
   if (flags.vars) args.push('--vars', resolve(flags.vars))
   if (flags['from-step']) args.push('--from-step', flags['from-step'])
   if (flags.only) args.push('--only', flags.only)
   if (toStep) args.push('--to-step', toStep)
+  if (flags.request) args.push('--request', flags.request)
   return args
 }

@@ -8,6 +8,10 @@ export const stateDirFlag = Flags.string({
   env: 'FLEET_AGENT_STATE_DIR',
 })
 
+export const requestFlag = Flags.string({
+  description: 'An id of the caller\'s for this start (fleet gives one per fleet run and host): a later start with the same id and inputs answers with the run it began, even one that has ended, instead of starting another.',
+})
+
 export const runFlags = {
   playbook: Flags.string({char: 'p', required: true, description: 'The playbook (YAML) to run.'}),
   vars: Flags.string({description: 'A YAML file of values for the playbook\'s vars (secrets go here).'}),
@@ -17,4 +21,5 @@ export const runFlags = {
   'dry-run': Flags.boolean({description: 'Show the steps and the exact commands they would run; change nothing.'}),
   json: Flags.boolean({description: 'Print NDJSON journal records instead of human progress.'}),
   'detached-child': Flags.boolean({hidden: true}),
+  request: requestFlag,
 }

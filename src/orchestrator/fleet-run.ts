@@ -6,7 +6,7 @@ import {UserError} from '../errors/user-error.js'
 import {HostEvents, ListenerFailure, type HostListener} from '../events/host-events.js'
 import {countStates, isErrorState, isFinalState, type HostState} from '../events/host-state.js'
 import type {StepSelection} from '../protocol/index.js'
-import {FleetStore, isStoreFull, storeFullError} from '../store/store.js'
+import {FleetStore, isStoreFull, storeFullError, type RunRow} from '../store/store.js'
 import {StoreWriter} from '../store/store-writer.js'
 import {buildBundle, resolvePlaybook, type Bundle} from './bundle.js'
 import {fanOut, parseMaxErrors} from './fan-out.js'
@@ -107,6 +107,7 @@ async function driveHosts(req: FleetRunRequest, checked: CheckedInputs, hosts: H
   // finished stay finished, and the others are re-attached to their agents.
   const interrupted = store.interruptedRun(kind, playbookPath, hostsInput.label, runOptions)
   const run = interrupted?.id ?? store.startRun(kind, playbookPath, hostsInput.label, runOptions)
+  const request = agentRequest(store.fleetRun(run)!)
   const ids = new Map<HostSpec, number>()
   const finished = new Set<HostSpec>()
   for (const h of chosen) {
@@ -129,7 +130,7 @@ async function driveHosts(req: FleetRunRequest, checked: CheckedInputs, hosts: H
       chosen,
       async (h) => {
         const host = {id: ids.get(h)!, name: h.name}
-        if (!finished.has(h)) return runHostSession(host, transportFor(h, settings), {mode: req.mode, bundle, vars, steps, events, store, runtime: req.runtime, runtimeMirror: req.runtimeMirror})
+        if (!finished.has(h)) return runHostSession(host, transportFor(h, settings), {mode: req.mode, bundle, vars, steps, request, events, store, runtime: req.runtime, runtimeMirror: req.runtimeMirror})
         const state = store.host(host.id)!.state
         events.emit({kind: 'done', host, state, note: 'finished before the last run was cut off'})
         return state
@@ -150,6 +151,17 @@ async function driveHosts(req: FleetRunRequest, checked: CheckedInputs, hosts: H
     stoppedBecause: result.stoppedBecause,
     failed: rows.filter((r) => r.state !== 'ok').map((r) => ({name: r.name, state: r.state, error: r.error})),
   }
+}
+
+/**
+ * What every host's agent start of this fleet run is tagged with (`--request`): the
+ * same command again after this one was cut off asks with it too, and a host whose
+ * answer was lost (the database's disk full, fleet killed) is answered with the run
+ * it began, ended or not, instead of a second one. The run's start time keeps it
+ * apart from run N of another database.
+ */
+export function agentRequest(run: RunRow): string {
+  return `fleet-${run.id}-${run.started_at.replace(/[^0-9]/g, '')}`
 }
 
 function varsUpload(path: string): VarsUpload {

@@ -23,6 +23,8 @@ export interface SessionOptions {
   vars?: VarsUpload
   /** Passed through to `agent start` / `agent undo`: --only, --from-step, --to-step. */
   steps: StepSelection
+  /** The fleet run's --request for the agent: a start asked again with it after a lost answer re-attaches (fleet-run agentRequest). */
+  request?: string
   /** Where the session tells what happens (the store writer, the terminal, ...). */
   events: HostEvents
   /** What was recorded (read only): the run to re-attach to, the last stored seq. Written through `events`. */
@@ -195,7 +197,7 @@ async function driveAgent(t: Transport, node: string, ctx: Ctx): Promise<HostSta
 
 /** What start and undo are asked: the bundled playbook, the vars, the instructor's step selection. */
 function runRequest(ctx: SessionOptions): AgentFlags['start'] & AgentFlags['undo'] {
-  return {playbook: bundledPlaybook(ctx.bundle.hash, ctx.bundle.playbookRel), json: true, ...(ctx.vars ? {vars: varsPath(ctx.vars.hash)} : {}), ...ctx.steps}
+  return {playbook: bundledPlaybook(ctx.bundle.hash, ctx.bundle.playbookRel), json: true, ...(ctx.vars ? {vars: varsPath(ctx.vars.hash)} : {}), ...ctx.steps, request: ctx.request}
 }
 
 async function startAgent(t: Transport, node: string, ctx: Ctx): Promise<string> {

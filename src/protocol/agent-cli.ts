@@ -15,7 +15,16 @@ interface PlaybookFlags {
   'dry-run'?: boolean
 }
 
-interface RunFlags extends PlaybookFlags {
+/**
+ * The caller's id for a start (fleet: one per fleet run and host). A later start with
+ * the same id and inputs is answered with the run it began, even one that has ended,
+ * instead of starting another: a caller that lost the first answer re-attaches.
+ */
+interface RequestFlag {
+  request?: string
+}
+
+interface RunFlags extends PlaybookFlags, RequestFlag {
   only?: string
   'from-step'?: string
   /** The process `agent start` (or fleet's streaming start) detached: it answers on fd 3. */
@@ -31,7 +40,7 @@ export interface AgentFlags {
   /** Start (or resume) a detached run and print its id; --follow also streams its journal. */
   start: RunFlags & {follow?: boolean}
   /** Undo the playbook's steps (in the background with --detach). */
-  undo: PlaybookFlags & {'to-step'?: string; detach?: boolean; 'detached-child'?: boolean}
+  undo: PlaybookFlags & RequestFlag & {'to-step'?: string; detach?: boolean; 'detached-child'?: boolean}
   /** Print a run's journal after seq FROM and keep following it (--no-wait: what there is, then exit). */
   follow: {run?: string; from?: number; 'state-dir'?: string; 'no-wait'?: boolean}
   /** A run's summary (--json: a StatusAnswer). */

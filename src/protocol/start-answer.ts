@@ -3,10 +3,14 @@
  * which run it is and how it began, or why the agent refused to start one.
  * Written by the agent, read by the orchestrator.
  */
-export type StartAnswer = {run?: string; status: 'started' | 'resumed' | 'already-running'; pid?: number} | {error: string; exit_code: number}
+export type StartAnswer = {run?: string; status: 'started' | 'resumed' | 'ended' | 'already-running'; pid?: number} | {error: string; exit_code: number}
 
-/** How a start went, as the agent knows it (its StartOutcome). */
-export type StartKind = {kind: 'started' | 'resumed'; run: string} | {kind: 'already-running'; run?: string; pid: number}
+/**
+ * How a start went, as the agent knows it (its StartOutcome). `ended`: a start
+ * with the --request of a run that has ended since is answered with that run (its
+ * journal holds it all); nothing new runs.
+ */
+export type StartKind = {kind: 'started' | 'resumed' | 'ended'; run: string} | {kind: 'already-running'; run?: string; pid: number}
 
 export function startAnswerLine(o: StartKind): string {
   const answer: StartAnswer = {run: o.run, status: o.kind, ...(o.kind === 'already-running' ? {pid: o.pid} : {})}

@@ -217,6 +217,7 @@ export class FleetStore {
       endFleetRun: db.prepare('UPDATE runs SET ended_at = ?, status = ? WHERE id = ?'),
       interruptedRun: db.prepare("SELECT * FROM runs WHERE status = 'running' AND kind = ? AND playbook = ? AND hosts_file IS ? AND options = ? ORDER BY id DESC LIMIT 1"),
       lastRun: db.prepare('SELECT * FROM runs ORDER BY id DESC LIMIT 1'),
+      fleetRun: db.prepare('SELECT * FROM runs WHERE id = ?'),
       // hosts
       upsertHost: db.prepare(
         `INSERT INTO hosts (name, address, port, user, transport) VALUES (@name, @address, @port, @user, @transport)
@@ -324,6 +325,10 @@ export class FleetStore {
 
   lastRun(): RunRow | undefined {
     return this.st.lastRun.get() as RunRow | undefined
+  }
+
+  fleetRun(id: number): RunRow | undefined {
+    return this.st.fleetRun.get(id) as RunRow | undefined
   }
 
   // ---- hosts ----

@@ -16,20 +16,22 @@ export function tempDir(prefix = 'fleet-test-'): string {
   return mkdtempSync(join(tmpdir(), prefix))
 }
 
-/** Run the bundled agent as a real child process. HOME is the test's own, so demo work dirs do not collide. */
-export function agent(args: string[], opts: {home: string; env?: Record<string, string>; cwd?: string; agentPath?: string}): Promise<Result> {
+/** Run the bundled agent as a real child process. HOME is the test's own, so demo work dirs do not collide. fd3: a pipe on fd 3 too (a streaming run writes there), collected in `fd3`. */
+export function agent(args: string[], opts: {home: string; env?: Record<string, string>; cwd?: string; agentPath?: string; fd3?: boolean}): Promise<Result & {fd3: string}> {
   return new Promise((resolvePromise, reject) => {
     const child = spawn(process.execPath, [opts.agentPath ?? AGENT, ...args], {
       cwd: opts.cwd,
       env: {...process.env, HOME: opts.home, NO_COLOR: '1', ...opts.env},
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe', opts.fd3 ? 'pipe' : 'ignore'],
     })
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
+    let fd3 = ''
+    child.stdout!.on('data', (d) => (stdout += d))
+    child.stderr!.on('data', (d) => (stderr += d))
+    ;(child.stdio[3] as NodeJS.ReadableStream | null)?.on('data', (d) => (fd3 += d))
     child.on('error', reject)
-    child.on('close', (code) => resolvePromise({code, stdout, stderr}))
+    child.on('close', (code) => resolvePromise({code, stdout, stderr, fd3}))
   })
 }
 

@@ -26,6 +26,34 @@ describe('agent start --follow, and the CLI fast path', () => {
     expect(journalOf(state, run2).filter((x) => x.type === 'step-end').every((x) => x.type === 'step-end' && x.status === 'skipped')).toBe(true)
   })
 
+  it('--request: a start asked again with the id of a run that ended is answered with that run, not a new one', async () => {
+    const home = tempDir()
+    const state = join(home, 'state')
+    const first = await agent(['start', '-p', DEMO, '--state-dir', state, '--json', '--follow', '--request', 'fleet-7-1'], {home})
+    expect(first.code, first.stderr).toBe(0)
+    const run = JSON.parse(first.stdout.split('\n')[0]).run as string
+    const journal = journalOf(state, run)
+
+    // The caller lost that answer and asks again: the same run, its whole journal, its exit code; nothing runs.
+    const again = await agent(['start', '-p', DEMO, '--state-dir', state, '--json', '--follow', '--request', 'fleet-7-1'], {home})
+    expect(again.code, again.stderr).toBe(0)
+    const [answer, ...records] = again.stdout.trim().split('\n')
+    expect(JSON.parse(answer)).toEqual({run, status: 'ended'})
+    expect(records.map((l) => JSON.parse(l))).toEqual(journal)
+    expect(journalOf(state, run)).toEqual(journal)
+    // Through fleet's streaming start too (the detached child writes to fd 3), and without --follow.
+    const streamed = await agent(['run', '-p', DEMO, '--state-dir', state, '--json', '--detached-child', '--stream', '--request', 'fleet-7-1'], {home, fd3: true})
+    expect(streamed.code, streamed.stderr).toBe(0)
+    expect(streamed.fd3.trim().split('\n').map((l) => JSON.parse(l))).toEqual([{run, status: 'ended'}, ...journal])
+    const plain = await agent(['start', '-p', DEMO, '--state-dir', state, '--request', 'fleet-7-1'], {home})
+    expect(plain.stdout).toBe(`Run ${run} of this request has ended already; see it with: agent status --run ${run}\n`)
+
+    // Another request, or none, starts a new run as before.
+    const other = await agent(['start', '-p', DEMO, '--state-dir', state, '--json', '--request', 'fleet-8-1'], {home})
+    expect(JSON.parse(other.stdout)).toMatchObject({status: 'started'})
+    expect(JSON.parse(other.stdout).run).not.toBe(run)
+  })
+
   it('a failing run: start --follow exits 1 like follow; bad input is refused before anything starts', async () => {
     const home = tempDir()
     const pb = join(home, 'fail.yaml')

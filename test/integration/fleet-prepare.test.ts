@@ -1,6 +1,7 @@
 import {createHash} from 'node:crypto'
 import {existsSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import {basename, join, resolve} from 'node:path'
+import Database from 'better-sqlite3'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {startLocalHosts, type LocalHostSet} from '../../testbed/index.js'
 import {FleetStore} from '../../src/store/store.js'
@@ -117,6 +118,31 @@ describe('fleet prepare over real SSH', {timeout: 300_000}, () => {
     expect(second.code, second.stdout + second.stderr).toBe(0)
     const describeRuns = (i: number) => JSON.stringify([...hostJournals(set.hosts[i]).entries()].map(([run, j]) => [run, j.filter((r) => r.type !== 'output').map((r) => `${r.seq}:${r.type}:${'step' in r ? r.step : ''}${r.type === 'run-end' ? r.status : ''}@${r.ts.slice(14, 23)}`)]))
     for (let i = 0; i < HOSTS; i++) expect(runsOn(i), `${set.hosts[i].name} ${describeRuns(i)}`).toHaveLength(1)
+    expectStoreMatchesHosts(db)
+  })
+
+  it('a host whose start answer never reached the database (its disk filled, fleet killed) is re-attached to the run it began, even one that has ended', async () => {
+    resetHosts(set)
+    const db = join(dir, 'lost.db')
+    const first = await fleet(['prepare', '--hosts', hostsFile, '--db', db, '--playbook', 'demo'])
+    expect(first.code, first.stdout + first.stderr).toBe(0)
+    // As if fleet had stopped before it could record three hosts' agent runs: the fleet run
+    // never ended, and the database knows nothing of what those hosts' agents did.
+    const lost = set.hosts.slice(0, 3).map((h) => h.name)
+    const sql = new Database(db)
+    const ids = lost.map((name) => (sql.prepare('SELECT id FROM hosts WHERE name = ?').get(name) as {id: number}).id)
+    const inIds = `(${ids.join(',')})`
+    sql.exec(`UPDATE runs SET status = 'running', ended_at = NULL;
+      DELETE FROM events WHERE run_id IN (SELECT id FROM agent_runs WHERE host_id IN ${inIds});
+      DELETE FROM steps WHERE host_id IN ${inIds};
+      DELETE FROM agent_runs WHERE host_id IN ${inIds};
+      UPDATE hosts SET state = 'running', agent_run = NULL, agent_mode = NULL, last_seq = 0 WHERE id IN ${inIds};`)
+    sql.close()
+    const again = await fleet(['prepare', '--hosts', hostsFile, '--db', db, '--playbook', 'demo'])
+    expect(again.code, again.stdout + again.stderr).toBe(0)
+    expect(again.stdout).toContain(`prepare: ${HOSTS} of ${HOSTS} hosts ok.`)
+    // No second run anywhere: the three got their ended runs' journals, whole.
+    for (let i = 0; i < HOSTS; i++) expect(runsOn(i), set.hosts[i].name).toHaveLength(1)
     expectStoreMatchesHosts(db)
   })
 
