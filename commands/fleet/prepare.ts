@@ -9,6 +9,8 @@ export default class Prepare extends BaseCommand {
 
 Everything is checked before any host is contacted: the hosts file (every problem, with its line), the playbook, the vars and the step names. The bundle holds the agent and exactly the files the playbook uses (the playbook, its templates, its "files:" list); a file that looks like a secret (a private key, an SQLite database, .env, known_hosts, AWS credentials) is refused. --dry-run does all of that, lists the bundle's files with their sizes, and stops there: no host contacted, no database created (--hosts is optional then).
 
+With a cache host in the hosts file (role=cache): that host is prepared first (playbooks/cache.yaml: apt-cacher-ng, an nginx reverse-proxy cache, git daemon mirrors) and warmed with every artifact the playbook declares, then the other hosts are pointed at it (playbooks/cache-client.yaml: apt proxy, pip index, git insteadOf) and prepared, fetching through it; a host that finds the cache down fetches from upstream with a warning (cache_required: true in --cache-vars makes it fail instead). "fleet cache status" shows what it served.
+
 Exit code 0 when every host finished ok, 1 otherwise (with a summary), 2 for bad input.`
   static examples = [
     '<%= config.bin %> prepare --hosts hosts.txt',

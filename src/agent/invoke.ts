@@ -10,7 +10,7 @@ import {StateDir} from './state-dir.js'
 import {UserError} from '../errors/user-error.js'
 import {refusalLine, startAnswerLine} from '../protocol/start-answer.js'
 import {EXIT} from '../protocol/exit-codes.js'
-import type {PlanAnswer, PlanAnswerStep} from '../protocol/plan-answer.js'
+import type {PlanAnswer, PlanAnswerArtifact, PlanAnswerStep} from '../protocol/plan-answer.js'
 import {scopeFor} from '../playbook/prepare.js'
 import {renderText} from '../playbook/render.js'
 import {withEngines} from '../playbook/engines.js'
@@ -37,8 +37,8 @@ export async function runInForeground(req: RunRequest, opts: ForegroundOptions, 
   try {
     prepared = await withEngines(() => prepareRun(req))
     if (opts.dryRun) {
-      // The plan renders the playbook's log paths too: load what they need first.
-      await withEngines(() => renderedLogs(prepared))
+      // The plan renders the playbook's log paths and artifact URLs too: load what they need first.
+      await withEngines(() => [renderedLogs(prepared), renderedArtifacts(prepared)])
       printPlan(prepared, opts.json, print)
       return 0
     }
@@ -153,6 +153,13 @@ function renderedLogs(p: PreparedRun): string[] {
   return p.playbook.logs.map((l) => renderText(l, scope))
 }
 
+/** The playbook's artifacts with their vars' URLs as this host would fetch them. */
+function renderedArtifacts(p: PreparedRun): PlanAnswerArtifact[] {
+  const scope = scopeFor(p.playbook, p.facts)
+  const url = (name: string) => String(scope[name] ?? '')
+  return p.playbook.artifacts.map((a) => ({...a, url: url(a.var), ...(a.checksum_var ? {checksum_url: url(a.checksum_var)} : {})}))
+}
+
 function printPlan(p: PreparedRun, json: boolean, print: Print): void {
   const secrets = p.playbook.secretValues
   const steps = p.steps.map((s, i): PlanAnswerStep => ({
@@ -170,7 +177,7 @@ function printPlan(p: PreparedRun, json: boolean, print: Print): void {
     reboot: s.reboot,
   }))
   if (json) {
-    const answer: PlanAnswer = {playbook: p.playbook.name, mode: p.req.mode, facts: p.facts, logs: renderedLogs(p), files: p.playbook.bundleFiles, steps}
+    const answer: PlanAnswer = {playbook: p.playbook.name, mode: p.req.mode, facts: p.facts, logs: renderedLogs(p), files: p.playbook.bundleFiles, artifacts: renderedArtifacts(p), steps}
     print(JSON.stringify(answer) + '\n')
     return
   }

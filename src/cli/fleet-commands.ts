@@ -1,3 +1,5 @@
+import CacheStatus from '../../commands/fleet/cache/status.js'
+import CacheWarm from '../../commands/fleet/cache/warm.js'
 import Cleanup from '../../commands/fleet/cleanup.js'
 import CollectLogs from '../../commands/fleet/collect-logs.js'
 import Dashboard from '../../commands/fleet/dashboard.js'
@@ -13,4 +15,6 @@ export const COMMANDS = {
   'collect-logs': CollectLogs,
   dashboard: Dashboard,
   demo: Demo,
+  'cache:status': CacheStatus,
+  'cache:warm': CacheWarm,
 }

@@ -1,6 +1,6 @@
 import {Flags, type Interfaces} from '@oclif/core'
 import type {HostsRequest} from '../hosts/hosts-input.js'
-import type {FleetRunRequest} from '../orchestrator/fleet-run.js'
+import type {RoomRequest} from '../orchestrator/room-run.js'
 
 export const dbFlag = Flags.string({description: "The instructor's SQLite record of the room.", env: 'FLEET_DB', default: './fleet.db'})
 export const jsonFlag = Flags.boolean({description: 'Print JSON for scripts instead of tables.'})
@@ -48,14 +48,16 @@ export const runFlags = {
   ...hostsFlags,
   hosts: Flags.string({char: 'H', description: `${hostsFlags.hosts.description} Not needed with --transport ssm --targets; optional with --dry-run.`}),
   ...ssmFlags,
+  'cache-vars': Flags.string({description: "With a cache host in the hosts file (role=cache): a YAML file of the room cache's settings (ports, disk cap, cache_required, the paths it writes on hosts); each var goes to the cache playbook that declares it (playbooks/cache.yaml on the cache host, playbooks/cache-client.yaml on the others)."}),
   'dry-run': Flags.boolean({description: "Check everything as a run would (hosts file if given, playbook, vars, step names), build the bundle and list its files with their sizes; contact no host and create no database."}),
 }
 
 type RunFlags = Interfaces.InferredFlags<typeof runFlags>
 
 /** The request prepare and cleanup share, from their common flags. */
-export function fleetRunRequest(flags: RunFlags, mode: 'run' | 'undo'): FleetRunRequest {
+export function fleetRunRequest(flags: RunFlags, mode: 'run' | 'undo'): RoomRequest {
   return {
+    cacheVars: flags['cache-vars'],
     mode,
     ...hostsRequest(flags),
     knownHosts: flags['known-hosts'],

@@ -19,9 +19,11 @@ import {splitHostPort, tokenize} from './syntax.js'
  * Understood: ansible_host, ansible_port, ansible_user,
  * ansible_ssh_private_key_file, ansible_connection (ssh/smart/paramiko or
  * aws_ssm), a ProxyJump in ansible_ssh_common_args / ansible_ssh_extra_args,
- * and the old ansible_ssh_host/_port/_user spellings. Variables that do not
- * change how to reach a host (become, python interpreter, ...) and non-Ansible
- * variables are ignored, the latter with a warning. Anything else that would
+ * and the old ansible_ssh_host/_port/_user spellings; and fleet's own
+ * fleet_role=cache (the native role=cache: this host becomes the room cache).
+ * Variables that do not change how to reach a host (become, python
+ * interpreter, ...) and non-Ansible variables are ignored, the latter with a
+ * warning. Anything else that would
  * change how to reach a host (host ranges, passwords, other connection plugins,
  * other ssh arguments, unknown section types) is a problem with its line.
  */
@@ -38,6 +40,7 @@ const VAR_TO_FIELD: Record<string, FieldKey | 'address' | 'connection' | 'ssh-ar
   ansible_connection: 'connection',
   ansible_ssh_common_args: 'ssh-args',
   ansible_ssh_extra_args: 'ssh-args',
+  fleet_role: 'role',
 }
 
 /** Ansible variables that do not change how fleet reaches a host. */

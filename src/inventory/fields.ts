@@ -1,6 +1,6 @@
 import type {z} from 'zod'
 import type {Place} from '../errors/user-error.js'
-import {InstanceId, PortText, SafeName, Transport, UserName} from './schema.js'
+import {InstanceId, PortText, Role, SafeName, Transport, UserName} from './schema.js'
 import {checkValue, type Problem, type Sourced} from './problems.js'
 import {parseJump, parseTarget, type Target} from './syntax.js'
 
@@ -11,7 +11,7 @@ import {parseJump, parseTarget, type Target} from './syntax.js'
  */
 
 /** The fields fleet understands, by their hosts-file names. */
-export const FIELD_KEYS = ['name', 'identity', 'jump', 'transport', 'port', 'user'] as const
+export const FIELD_KEYS = ['name', 'identity', 'jump', 'transport', 'port', 'user', 'role'] as const
 export type FieldKey = (typeof FIELD_KEYS)[number]
 
 export interface RawField {
@@ -41,6 +41,8 @@ export interface ParsedHost {
   jump?: Sourced<JumpTarget | null>
   /** Absent: ssh, unless ssh config or defaults say otherwise (they do not today). */
   transport?: Sourced<Transport>
+  /** `role=cache`: the room cache (any transport, SSM too); at most one per inventory (load.ts). */
+  role?: Sourced<Role>
   /** False when some field of this host had a problem (it is then left out of duplicate checks). */
   valid: boolean
 }
@@ -111,6 +113,12 @@ export function buildHost(
       case 'transport': {
         const checked = checkValue(Transport, raw)
         if (checked.ok) host.transport = {value: checked.value, place}
+        else push(place, checked.message)
+        break
+      }
+      case 'role': {
+        const checked = checkValue(Role, raw)
+        if (checked.ok) host.role = {value: checked.value, place}
         else push(place, checked.message)
         break
       }

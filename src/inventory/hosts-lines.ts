@@ -8,6 +8,8 @@ import {tokenize} from './syntax.js'
  *   [user@]address[:port] [key=value ...]   # comment
  *
  * with the keys of FIELD_KEYS. Blank lines and `#` comments are skipped.
+ * `role=cache` (at most one host): this host becomes the room cache: fleet
+ * prepare prepares it first with playbooks/cache.yaml, then points the others at it.
  */
 
 export function parseHostLines(lines: string[], file: string): {hosts: ParsedHost[]; problems: Problem[]} {

@@ -83,6 +83,7 @@ export function loadInventory(path: string, options: LoadInventoryOptions = {}):
   }
 
   checkDuplicates(drafts, problems)
+  checkCacheHost(drafts, problems)
   checkIdentities(drafts, problems)
 
   if (parsed.hosts.length === 0 && problems.length === 0) {
@@ -101,6 +102,7 @@ export function loadInventory(path: string, options: LoadInventoryOptions = {}):
       source: d.source,
     }
     if (d.jump) spec.jump = d.jump
+    if (d.role) spec.role = d.role.value
     return HostSpec.parse(spec)
   })
   const inventory: Inventory = {
@@ -175,6 +177,25 @@ function checkDuplicates(drafts: DraftHost[], problems: Problem[]): void {
       continue
     }
     byName.set(nameKey, d)
+  }
+}
+
+/** The room has at most one cache host: every further one is a problem at its own line. */
+function checkCacheHost(drafts: DraftHost[], problems: Problem[]): void {
+  let first: DraftHost | undefined
+  for (const d of drafts) {
+    if (!d.valid || d.role?.value !== 'cache') continue
+    if (!first) {
+      first = d
+      continue
+    }
+    const written = `${d.role.place.field ?? 'role'}=cache`
+    problems.push({
+      ...d.role.place,
+      file: d.source.file,
+      line: d.source.line,
+      message: `a second cache host (${written}); the room has one, at ${first.source.file}:${first.source.line}.`,
+    })
   }
 }
 

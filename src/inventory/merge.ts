@@ -5,7 +5,7 @@ import {isAbsolute, join, resolve} from 'node:path'
 import type {Place} from '../errors/user-error.js'
 import type {JumpTarget, ParsedHost} from './fields.js'
 import {checkValue, type Problem, type Sourced} from './problems.js'
-import {Address, PortText, SafeName, UserName, type JumpSpec, type PrecedenceLevel, type Transport} from './schema.js'
+import {Address, PortText, SafeName, UserName, type JumpSpec, type PrecedenceLevel, type Role, type Transport} from './schema.js'
 import type {SshConfig} from './ssh-config.js'
 import {parseJump} from './syntax.js'
 
@@ -31,6 +31,7 @@ import {parseJump} from './syntax.js'
  * - name: `name=` on the line, else the address as written (the ssh config
  *   alias if one was used), with ":" of an IPv6 address written as "-" (and a
  *   zone's "%" as "s"), so that it is a safe folder name.
+ * - role: `role=cache` on the line (`fleet_role` in an Ansible inventory) only.
  * - SSM hosts (transport=ssm) use no ssh config: their address is the
  *   instance id, and user/port are only the defaults, unused.
  */
@@ -68,6 +69,8 @@ export interface DraftHost {
   identities: IdentityRef[]
   jump?: JumpSpec
   transport: Transport
+  /** From the line (or the Ansible variables) only; checked across hosts in load.ts. */
+  role?: Sourced<Role>
   source: {file: string; line: number}
   valid: boolean
 }
@@ -105,7 +108,7 @@ export function mergeHost(parsed: ParsedHost, ctx: MergeContext, problems: Probl
   const transport: Transport = parsed.transport?.value ?? 'ssh'
 
   if (transport === 'ssm') {
-    return {
+    const ssm: DraftHost = {
       name,
       address: alias,
       port: defaults.port.value,
@@ -115,6 +118,8 @@ export function mergeHost(parsed: ParsedHost, ctx: MergeContext, problems: Probl
       source: parsed.source,
       valid: parsed.valid,
     }
+    if (parsed.role) ssm.role = parsed.role
+    return ssm
   }
 
   const found = ctx.sshConfig?.lookup(alias, parsed.user?.value) ?? {identityFiles: []}
@@ -230,6 +235,7 @@ export function mergeHost(parsed: ParsedHost, ctx: MergeContext, problems: Probl
     valid: parsed.valid && problems.length === before,
   }
   if (jump) draft.jump = jump
+  if (parsed.role) draft.role = parsed.role
   return draft
 }
 

@@ -46,6 +46,10 @@ export const InstanceId = z
 export const Transport = z.enum(['ssh', 'ssm'], {error: 'is not a transport (ssh or ssm)'})
 export type Transport = z.infer<typeof Transport>
 
+/** A host's part in the room: `cache` is the room cache (at most one per inventory). */
+export const Role = z.enum(['cache'], {error: 'is not a role (the only one is cache)'})
+export type Role = z.infer<typeof Role>
+
 const DNS_LABEL = /^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$/
 
 function isDnsName(s: string): boolean {
@@ -87,6 +91,8 @@ export const HostSpec = z.object({
   identityFiles: z.array(z.string()),
   jump: JumpSpec.optional(),
   transport: Transport,
+  /** `cache`: the room cache, prepared first (playbooks/cache.yaml); absent for the others. */
+  role: Role.optional(),
   source: SourceRef,
 })
 export type HostSpec = z.infer<typeof HostSpec>

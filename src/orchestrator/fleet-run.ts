@@ -1,6 +1,8 @@
 import {createHash} from 'node:crypto'
-import {readFileSync} from 'node:fs'
-import {resolve} from 'node:path'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join, resolve} from 'node:path'
+import {parse as parseYaml, stringify as stringifyYaml} from 'yaml'
 import type {HostSpec} from '../inventory/index.js'
 import {UserError} from '../errors/user-error.js'
 import {HostEvents, ListenerFailure, type HostListener} from '../events/host-events.js'
@@ -31,6 +33,8 @@ export interface FleetRunRequest extends HostsRequest {
   steps?: string
   fromStep?: string
   toStep?: string
+  /** Vars laid over the vars file's (the room cache's settings for a playbook, src/room-cache): what the hosts get is the merge. */
+  varsOverlay?: Record<string, unknown>
   connectTimeoutMs?: number
   compress?: boolean
   runtime?: 'auto' | 'managed'
@@ -67,8 +71,7 @@ export function checkInputs(req: FleetRunRequest, opts: {hostsOptional?: boolean
   const hostsInput = opts.hostsOptional && !req.hostsFile && !req.targets ? undefined : readHostsInput(req)
   const playbookPath = resolvePlaybook(req.playbook)
   const steps: StepSelection = {only: req.steps, 'from-step': req.fromStep, 'to-step': req.toStep}
-  const plan = validateLocally({mode: req.mode, playbook: playbookPath, vars: req.vars, steps})
-  const vars: VarsUpload | undefined = req.vars ? varsUpload(req.vars) : undefined
+  const {plan, vars} = req.varsOverlay ? withOverlay(req, playbookPath, steps, req.varsOverlay) : {plan: validateLocally({mode: req.mode, playbook: playbookPath, vars: req.vars, steps}), vars: req.vars ? varsUpload(req.vars) : undefined}
   const bundle = buildBundle(playbookPath, plan.files)
   return {hostsInput, playbookPath, steps, plan, vars, bundle}
 }
@@ -83,7 +86,11 @@ export type ListenersFor = (hosts: number) => HostListener[]
 export async function runFleet(req: FleetRunRequest, listeners?: ListenersFor): Promise<FleetRunSummary> {
   const checked = checkInputs(req)
   const hosts = await resolveHosts(req, checked.hostsInput!)
+  return runChecked(req, checked, hosts, listeners)
+}
 
+/** The run on these hosts, its inputs checked already (checkInputs). */
+export async function runChecked(req: FleetRunRequest, checked: CheckedInputs, hosts: HostSpec[], listeners?: ListenersFor): Promise<FleetRunSummary> {
   const store = FleetStore.open(req.db)
   try {
     return await driveHosts(req, checked, hosts, store, listeners)
@@ -102,7 +109,7 @@ async function driveHosts(req: FleetRunRequest, checked: CheckedInputs, hosts: H
   const chosen = selectHosts(hosts, req.onlyHosts, store)
   const maxErrors = parseMaxErrors(req.maxErrors, chosen.length)
   const kind = req.mode === 'undo' ? 'cleanup' : 'prepare'
-  const runOptions = {steps: req.steps, fromStep: req.fromStep, toStep: req.toStep, onlyHosts: req.onlyHosts, bundle: bundle.hash, vars: req.vars && resolve(req.vars)}
+  const runOptions = {steps: req.steps, fromStep: req.fromStep, toStep: req.toStep, onlyHosts: req.onlyHosts, bundle: bundle.hash, vars: req.vars && resolve(req.vars), ...(vars && req.varsOverlay ? {merged_vars: vars.hash} : {})}
   // The same command again after the last one was killed carries that run on: hosts it
   // finished stay finished, and the others are re-attached to their agents.
   const interrupted = store.interruptedRun(kind, playbookPath, hostsInput.label, runOptions)
@@ -165,8 +172,33 @@ export function agentRequest(run: RunRow): string {
 }
 
 function varsUpload(path: string): VarsUpload {
-  const data = readFileSync(path)
+  return uploadOf(readFileSync(path))
+}
+
+function uploadOf(data: Buffer): VarsUpload {
   return {data, hash: createHash('sha256').update(data).digest('hex').slice(0, 16)}
+}
+
+/**
+ * The vars file's vars with the overlay laid over them, checked by the agent's dry run like
+ * any vars file (in a private temporary file, removed at once: it may hold secrets).
+ */
+function withOverlay(req: FleetRunRequest, playbook: string, steps: StepSelection, overlay: Record<string, unknown>): {plan: LocalPlan; vars: VarsUpload} {
+  let base: Record<string, unknown> | null = null
+  if (req.vars) {
+    // The vars file alone first: a mistake in it gets the agent's sentence with its own line.
+    validateLocally({mode: req.mode, playbook, vars: req.vars, steps})
+    base = parseYaml(readFileSync(req.vars, 'utf8')) as Record<string, unknown> | null
+  }
+  const data = Buffer.from(stringifyYaml({...(base ?? {}), ...overlay}))
+  const dir = mkdtempSync(join(tmpdir(), 'fleet-vars-'))
+  try {
+    const file = join(dir, 'vars.yaml')
+    writeFileSync(file, data, {mode: 0o600})
+    return {plan: validateLocally({mode: req.mode, playbook, vars: file, steps}), vars: uploadOf(data)}
+  } finally {
+    rmSync(dir, {recursive: true, force: true})
+  }
 }
 
 /** `--only failed` (hosts not ok in the last run; needs the store) or `--only NAME,...`. */

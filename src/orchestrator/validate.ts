@@ -1,5 +1,5 @@
 import {UserError} from '../errors/user-error.js'
-import {planAnswer, type PlanAnswerStep, type StepSelection} from '../protocol/index.js'
+import {planAnswer, type PlanAnswerArtifact, type PlanAnswerStep, type StepSelection} from '../protocol/index.js'
 import {localAgentDir, runLocalAgent} from '../remote-agent/local-agent.js'
 import {firstErrorLine} from '../remote-agent/shell-commands.js'
 
@@ -9,6 +9,8 @@ export interface LocalPlan {
   logs: string[]
   /** What the bundle carries from the playbook's folder (relative paths), as the agent's dry run lists it. */
   files: string[]
+  /** What the playbook fetches from the internet, its URLs rendered (what a room cache mirrors). */
+  artifacts: PlanAnswerArtifact[]
 }
 
 /**
@@ -33,5 +35,5 @@ export function validateLocally(args: {mode: 'run' | 'undo'; playbook: string; v
     const where = issue ? ` (field "${issue.path.join('.') || '(top level)'}": ${issue.message})` : ''
     throw new UserError(`The agent's dry run (${localAgentDir()}) answered in a shape this fleet does not know${where}; run "npm run build".`)
   }
-  return {playbook: out.data.playbook, steps: out.data.steps, logs: out.data.logs, files: out.data.files}
+  return {playbook: out.data.playbook, steps: out.data.steps, logs: out.data.logs, files: out.data.files, artifacts: out.data.artifacts}
 }

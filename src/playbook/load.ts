@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import {readFileSync} from 'node:fs'
 import {dirname, resolve} from 'node:path'
 import {UserError} from '../errors/user-error.js'
-import type {PlaybookSpec, StepSpec} from './schema.js'
+import type {ArtifactSpec, PlaybookSpec, StepSpec} from './schema.js'
 import {engine, passMissing} from './engines.js'
 import {bundleFileList, bundlePath} from './bundle-files.js'
 import {checkSyntax, findQuotedInterpolation} from './render.js'
@@ -81,6 +81,7 @@ export function loadPlaybook(path: string, varsPath?: string): Playbook {
     varsHash: createHash('sha256').update(JSON.stringify(vars)).digest('hex'),
     logs: spec.logs ?? [],
     bundleFiles: bundleFileList(y, file, dir, spec),
+    artifacts: checkArtifacts(y, spec),
     phases,
     steps,
   }
@@ -107,6 +108,21 @@ export function declaredTimeouts(path: string): Map<string, number> {
     }
   }
   return out
+}
+
+/** Each artifact names declared vars; an artifact listed twice would be mirrored twice. */
+function checkArtifacts(y: YamlFile, spec: PlaybookSpec): ArtifactSpec[] {
+  const declared = spec.vars ?? {}
+  const seen = new Set<string>()
+  ;(spec.artifacts ?? []).forEach((a, i) => {
+    for (const field of ['var', 'checksum_var'] as const) {
+      const name = a[field]
+      if (name !== undefined && !(name in declared)) throw new UserError(`${y.file}:${lineOf(y, ['artifacts', i, field])}: field "artifacts[${i}].${field}": the playbook has no var ${JSON.stringify(name)}; declare it under vars: with its URL.`)
+    }
+    if (seen.has(a.var)) throw new UserError(`${y.file}:${lineOf(y, ['artifacts', i, 'var'])}: field "artifacts[${i}].var": ${a.var} is listed twice.`)
+    seen.add(a.var)
+  })
+  return spec.artifacts ?? []
 }
 
 function claimId(y: YamlFile, seen: Map<string, number>, id: string, at: PropertyKey[], kind: string): void {

@@ -91,15 +91,32 @@ export const phaseSchema = z
   })
   .strict()
 
+const varName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a var name (letters, digits, "_")')
+
+/**
+ * Something the playbook fetches from the internet, named by the var that holds its URL
+ * (the URL lives in one place): what a room cache mirrors and warms, and where fleet
+ * points the hosts instead (src/room-cache). `checksum_var`: the var holding the URL of its
+ * checksum file (a single sum or a SHA256SUMS-style list), fetched the same way.
+ */
+const artifactSchema = z
+  .object({
+    var: varName,
+    kind: z.enum(['http', 'git'], {error: 'must be "http" (a file) or "git" (a repository)'}),
+    checksum_var: varName.optional(),
+  })
+  .strict()
+
 export const playbookSchema = z
   .object({
     name: id,
     description: z.string().optional(),
-    vars: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a var name (letters, digits, "_")'), varSpec).optional(),
+    vars: z.record(varName, varSpec).optional(),
     /** Paths (templated) that `fleet collect-logs` fetches besides the agent's own logs. */
     logs: z.array(z.string().min(1)).optional(),
     /** Files and folders beside the playbook that steps use (`{{ playbook_dir }}/PATH`); with the playbook and its templates, all the bundle holds. */
     files: z.array(z.string().min(1)).optional(),
+    artifacts: z.array(artifactSchema).optional(),
     defaults: z
       .object({
         timeout: seconds.optional(),
@@ -119,3 +136,4 @@ export const varsFileSchema = z.record(z.string(), varValue)
 
 export type StepSpec = z.infer<typeof stepSchema>
 export type PlaybookSpec = z.infer<typeof playbookSchema>
+export type ArtifactSpec = z.infer<typeof artifactSchema>

@@ -1,3 +1,4 @@
+import type {ArtifactSpec} from './schema.js'
 /** A playbook after loading: validated, defaults applied, phases flattened. */
 export interface Step {
   id: string
@@ -44,6 +45,8 @@ export interface Playbook {
   logs: string[]
   /** What the bundle ships from the playbook's folder: the playbook, its templates and the `files:` list expanded; paths relative to `dir`, sorted, unique. */
   bundleFiles: string[]
+  /** What it fetches from the internet (`artifacts:`), each by the var holding its URL. */
+  artifacts: ArtifactSpec[]
   phases: Phase[]
   steps: Step[]
 }

@@ -31,6 +31,15 @@ export const planAnswerStep = z.object({
 })
 export type PlanAnswerStep = z.infer<typeof planAnswerStep>
 
+export const planAnswerArtifact = z.object({
+  var: z.string(),
+  kind: z.enum(['http', 'git']),
+  url: z.string(),
+  checksum_var: z.string().optional(),
+  checksum_url: z.string().optional(),
+})
+export type PlanAnswerArtifact = z.infer<typeof planAnswerArtifact>
+
 export const planAnswer = z.object({
   playbook: z.string(),
   mode: runMode,
@@ -42,6 +51,8 @@ export const planAnswer = z.object({
    * playbook file, its templates and its `files:` list expanded to files.
    */
   files: z.array(z.string().min(1)),
+  /** The playbook's `artifacts:`, each with its var's URL (and its checksum file's) rendered for this machine. */
+  artifacts: z.array(planAnswerArtifact),
   steps: z.array(planAnswerStep),
 })
 export type PlanAnswer = z.infer<typeof planAnswer>

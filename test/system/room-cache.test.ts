@@ -19,7 +19,7 @@
  * Debian's mirror must answer) and loop devices. FLEET_SKIP_SYSTEM=1 skips it; a missing binary
  * is a failure, never a skip.
  */
-import {spawn, spawnSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
 import {chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
@@ -32,6 +32,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {startLocalHosts, type LocalHost, type LocalHostSet} from '../../testbed/index.js'
 import {requireBinary} from '../../testbed/libvirt/libvirt-daemon.js'
 import {fleet} from '../helpers/fleet-cli.js'
+import {asUser, upstreamRepo as repoOf} from '../helpers/room-upstream.js'
 import {liveWith, processesWith, sleep} from '../helpers/processes.js'
 
 const skip = process.platform !== 'linux' || process.env.FLEET_SKIP_SYSTEM === '1'
@@ -46,25 +47,6 @@ const CHUNK = 256 * 1024
 const CHUNK_DELAY_MS = 12 // ~21 MB/s: the upstream takes ~3 s for the image
 
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex')
-
-/** Run a command, resolve with its exit code and output (never rejects). */
-function run(cmd: string, args: string[], opts: {cwd?: string; timeoutMs?: number} = {}): Promise<{code: number | null; stdout: string; stderr: string}> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, {cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], env: {...process.env, LC_ALL: 'C'}})
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (d) => (stdout += d))
-    child.stderr.on('data', (d) => (stderr += d))
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000)
-    child.on('close', (code) => {
-      clearTimeout(timer)
-      resolve({code, stdout, stderr})
-    })
-  })
-}
-
-/** A shell command as a host's user, in its own client folder. */
-const asUser = (h: LocalHost, dir: string, script: string) => run('sudo', ['-u', h.user, '-H', 'bash', '-eo', 'pipefail', '-c', `cd ${dir} && ${script}`])
 
 /** TCP ports listening on ADDRESS (or on every address). */
 function listening(address: string): number[] {
@@ -139,24 +121,7 @@ describe.skipIf(skip)('the room cache: cache.yaml on one host, 8 hosts fetching 
     const upstreamPort = (upstream.address() as AddressInfo).port
 
     // The "upstream" git repository: root-only, so a clone that works came through the cache.
-    const up = join(dir, 'upstream')
-    mkdirSync(up, {mode: 0o700})
-    upstreamRepo = join(up, 'demo.git')
-    const seed = join(dir, 'seed')
-    const git = (args: string[], cwd?: string) => {
-      const r = spawnSync('git', args, {cwd, encoding: 'utf8', env: {...process.env, GIT_AUTHOR_NAME: 't', GIT_AUTHOR_EMAIL: 't@e', GIT_COMMITTER_NAME: 't', GIT_COMMITTER_EMAIL: 't@e'}})
-      if (r.status !== 0) throw new Error(`git ${args.join(' ')}: ${r.stderr}`)
-      return r.stdout.trim()
-    }
-    git(['init', '-q', '-b', 'main', seed])
-    for (let i = 1; i <= 3; i++) {
-      writeFileSync(join(seed, `file${i}.txt`), `${randomBytes(16).toString('hex')}\n`)
-      git(['add', '.'], seed)
-      git(['commit', '-q', '-m', `commit ${i}`], seed)
-    }
-    git(['clone', '-q', '--bare', seed, upstreamRepo])
-    upstreamHead = git(['rev-parse', 'HEAD'], upstreamRepo)
-    rmSync(seed, {recursive: true, force: true})
+    ;({path: upstreamRepo, head: upstreamHead} = repoOf(dir, 3))
 
     set = await startLocalHosts({count: 1 + CLIENTS, prefix: 'fleet-rc'})
     cacheHost = set.hosts[0]!

@@ -57,6 +57,15 @@ describe('the shipped playbooks ship exactly their own files', () => {
     expect(files).toEqual([...new Set(['cache.yaml', ...templates, ...helpers])].sort())
     expect(files.every((f) => f === 'cache.yaml' || f.startsWith('cache/'))).toBe(true)
   })
+
+  it('cache-client: cache-client.yaml and cache-client/files/*; nothing of the cache host\'s playbook', () => {
+    const vars = join(tempDir(), 'client.yaml')
+    writeFileSync(vars, 'cache_address: 127.0.0.1\n')
+    const files = shipped(join(PLAYBOOKS, 'cache-client.yaml'), vars)
+    const helpers = readdirSync(join(PLAYBOOKS, 'cache-client/files')).map((f) => `cache-client/files/${f}`)
+    expect(helpers.length).toBeGreaterThan(0)
+    expect(files).toEqual(['cache-client.yaml', ...helpers].sort())
+  })
 })
 
 /** A playbook folder written here: FILES maps paths to contents. */

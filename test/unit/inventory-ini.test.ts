@@ -91,6 +91,46 @@ describe('Ansible INI inventories', () => {
     ])
   })
 
+  it('reads fleet_role=cache from a host line or a group, like role=cache', () => {
+    const w = workspace()
+    const line = w.write('hosts.ini', ['[lab]', 'a.example.org', 'b.example.org fleet_role=cache'].join('\n'))
+    const inv = loadInventory(line, {env: w.env, sshConfigPath: null})
+    expect(inv.hosts.map((h) => [h.name, h.role])).toEqual([
+      ['a.example.org', undefined],
+      ['b.example.org', 'cache'],
+    ])
+    expect(inv.warnings).toEqual([])
+    const group = w.write(
+      'group.ini',
+      ['[lab]', 'a.example.org', '[cache]', 'i-0123456789abcdef0', '[cache:vars]', 'fleet_role=cache'].join('\n'),
+    )
+    expect(loadInventory(group, {env: w.env, sshConfigPath: null}).hosts.map((h) => [h.name, h.transport, h.role])).toEqual([
+      ['a.example.org', 'ssh', undefined],
+      ['i-0123456789abcdef0', 'ssm', 'cache'],
+    ])
+  })
+
+  it('refuses a bad fleet_role and a second cache host, with file, line and field', () => {
+    const w = workspace()
+    const file = w.write(
+      'hosts.ini',
+      [
+        '[lab]', // 1
+        'a.example.org fleet_role=cache', // 2
+        'b.example.org fleet_role=mirror', // 3
+        'c.example.org', // 4
+        '[more]', // 5
+        'd.example.org', // 6
+        '[more:vars]', // 7
+        'fleet_role=cache', // 8
+      ].join('\n'),
+    )
+    expect(problemsOf(() => loadInventory(file, {env: w.env, sshConfigPath: null}))).toEqual([
+      `${file}:3: field "fleet_role": "mirror" is not a role (the only one is cache).`,
+      `${file}:6: field "fleet_role": a second cache host (fleet_role=cache); the room has one, at ${file}:2.`,
+    ])
+  })
+
   it('reports two hosts with the same ansible_host as duplicates', () => {
     const w = workspace()
     const file = w.write('hosts.ini', ['[a]', 'one ansible_host=10.0.0.1', '[b]', 'two ansible_host=10.0.0.1', 'one'].join('\n'))

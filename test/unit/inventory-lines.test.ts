@@ -94,7 +94,7 @@ describe('parseHostsText: the native format', () => {
       `${p.file}:${p.line}${p.field ? ` [${p.field}]` : ''} ${p.message}`,
     )
     expect(sentences).toEqual([
-      'hosts.txt:1 unknown field "colour" (known: name, identity, jump, transport, port, user).',
+      'hosts.txt:1 unknown field "colour" (known: name, identity, jump, transport, port, user, role).',
       'hosts.txt:2 "port" is not a key=value field (one address per line).',
       'hosts.txt:3 [port] "0" is not a port (1-65535).',
       'hosts.txt:4 [port] the address "10.0.0.8:22" already gives a port; give it once.',
@@ -110,6 +110,22 @@ describe('parseHostsText: the native format', () => {
       'hosts.txt:14 [name] is given twice; give it once.',
       'hosts.txt:15 [port] has no value.',
     ])
+  })
+
+  it('reads role=cache, and refuses another role or a role given twice, with line and field', () => {
+    const parsed = parseHostsText('10.0.0.5 role=cache name=cache\n10.0.0.6\n', 'hosts.txt')
+    expect(parsed.problems).toEqual([])
+    expect(parsed.hosts.map((h) => [h.target.value, h.role?.value])).toEqual([
+      ['10.0.0.5', 'cache'],
+      ['10.0.0.6', undefined],
+    ])
+    const bad = parseHostsText('10.0.0.5 role=proxy\n10.0.0.6 role=cache role=cache\n10.0.0.7 role=\n', 'hosts.txt')
+    expect(bad.problems.map((p) => `${p.file}:${p.line}${p.field ? ` [${p.field}]` : ''} ${p.message}`)).toEqual([
+      'hosts.txt:1 [role] "proxy" is not a role (the only one is cache).',
+      'hosts.txt:2 [role] is given twice; give it once.',
+      'hosts.txt:3 [role] has no value.',
+    ])
+    expect(bad.hosts.map((h) => h.valid)).toEqual([false, false, false])
   })
 
   it('marks a host whose fields had problems as not valid, but still lists it', () => {
@@ -166,6 +182,23 @@ describe('parseHostsText: SSM hosts', () => {
       '4 identity does not apply to an SSM host (transport=ssm).',
       '5 - "i-0abc12345" looks like an EC2 instance id but is not one ("i-" followed by 8 or 17 lowercase hex digits); add transport=ssh if it is a DNS name.',
       '6 - "i-0123456789ABCDEF0" is not an EC2 instance id ("i-" followed by 8 or 17 lowercase hex digits).',
+    ])
+  })
+
+  it('lets an SSM host be the cache host', () => {
+    const w = workspace()
+    const file = w.write('hosts.txt', 'i-0123456789abcdef0 role=cache\n')
+    expect(loadInventory(file, {env: w.env, sshConfigPath: null}).hosts).toEqual([
+      {
+        name: 'i-0123456789abcdef0',
+        address: 'i-0123456789abcdef0',
+        port: 22,
+        user: 'ubuntu',
+        identityFiles: [],
+        transport: 'ssm',
+        role: 'cache',
+        source: {file, line: 1},
+      },
     ])
   })
 
@@ -237,6 +270,17 @@ describe('loadInventory: the native format with defaults', () => {
       {address: 'bastion.example.org', port: 22, user: 'trainer'},
       {address: '2001:db8::1', port: 2022, user: 'ops'},
     ])
+  })
+
+  it('carries role=cache onto the HostSpec of that host only', () => {
+    const w = workspace()
+    const file = w.write('hosts.txt', '10.0.0.5 name=alice\n10.0.0.6 name=cache role=cache\n')
+    const inv = loadInventory(file, {env: w.env, sshConfigPath: null})
+    expect(inv.hosts.map((h) => [h.name, h.role])).toEqual([
+      ['alice', undefined],
+      ['cache', 'cache'],
+    ])
+    expect(inv.hosts[0]).not.toHaveProperty('role')
   })
 
   it('sets useAgent from SSH_AUTH_SOCK', () => {

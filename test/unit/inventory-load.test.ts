@@ -38,7 +38,7 @@ describe('loadInventory: problems', () => {
     expect(error.message).toBe(
       [
         'hosts.txt:4: field "port": "70000" is not a port (1-65535).',
-        'hosts.txt:5: unknown field "colour" (known: name, identity, jump, transport, port, user).',
+        'hosts.txt:5: unknown field "colour" (known: name, identity, jump, transport, port, user, role).',
         'hosts.txt:7: 10.0.0.5 port 22 is already listed on line 2.',
         `hosts.txt:8: field "identity": cannot read the identity file "${join(w.dir, '.ssh/missing')}": no such file.`,
       ].join('\n'),
@@ -135,6 +135,25 @@ describe('loadInventory: duplicates', () => {
       ].join('\n'),
     )
     expect(loadInventory('hosts.txt', w.options()).hosts.map((h) => h.name)).toEqual(['c1', 'c2', 'room-a', 'room-b'])
+  })
+
+  it('refuses a second cache host at its own line, naming the first', () => {
+    const w = workspace()
+    w.write(
+      'hosts.txt',
+      [
+        '10.0.0.5 name=cache role=cache', // 1
+        '10.0.0.6', // 2
+        'i-0123456789abcdef0 role=cache', // 3: a second one
+        '10.0.0.7 role=cache', // 4: and a third
+      ].join('\n'),
+    )
+    const error = errorOf(() => loadInventory('hosts.txt', w.options()))
+    expect(error.message.split('\n')).toEqual([
+      'hosts.txt:3: field "role": a second cache host (role=cache); the room has one, at hosts.txt:1.',
+      'hosts.txt:4: field "role": a second cache host (role=cache); the room has one, at hosts.txt:1.',
+    ])
+    expect((error as InventoryError).problems.map((p) => p.line)).toEqual([3, 4])
   })
 
   it('does not report a duplicate caused by a field that is already wrong', () => {

@@ -20,6 +20,7 @@ const LAYERS = [
   'src/agent', // the per-host agent
   'src/remote-agent', // what the instructor side does to reach an agent: probe, runtime, its command lines
   'src/hosts', // from a hosts file (or SSM tags) to transports
+  'src/room-cache', // the room cache: what it mirrors, where hosts are pointed, its figures
   'src/ui',
   'src/dashboard', // fleet dashboard: the room's live web page (server, event stream, the page's files)
   'src/logs',

@@ -1,0 +1,47 @@
+import {UserError} from '../errors/user-error.js'
+import {readHostsInput, resolveHosts, transportSettings, type HostsRequest} from '../hosts/hosts-input.js'
+import {layeredHostKeys, transportFor} from '../hosts/transports.js'
+import {firstErrorLine} from '../remote-agent/shell-commands.js'
+import {declaredVars, readCacheVars} from '../room-cache/cache-vars.js'
+import {parseFigures, statsCommand, type CacheFigures} from '../room-cache/status.js'
+import {FleetStore} from '../store/store.js'
+import {resolvePlaybook} from './bundle.js'
+import {CACHE_PLAYBOOK, CLIENT_PLAYBOOK} from './room-run.js'
+
+export interface CacheStatusRequest extends HostsRequest {
+  db: string
+  knownHosts?: string
+  cacheVars?: string
+  connectTimeoutMs?: number
+}
+
+export interface CacheStatus {
+  host: string
+  address: string
+  figures: CacheFigures
+}
+
+/** `fleet cache status`: the cache host of the hosts file, asked for its figures over its transport. */
+export async function cacheStatus(req: CacheStatusRequest): Promise<CacheStatus> {
+  const input = readHostsInput(req)
+  const hosts = await resolveHosts(req, input)
+  const cache = hosts.find((h) => h.role === 'cache')
+  if (!cache) throw new UserError(`${input.label} names no cache host: mark one with role=cache (fleet_role=cache in an Ansible inventory).`)
+  const cachePath = resolvePlaybook(CACHE_PLAYBOOK)
+  const vars = readCacheVars(req.cacheVars, cachePath, resolvePlaybook(CLIENT_PLAYBOOK))
+  const defaults = declaredVars(cachePath)
+  const workDir = String(vars.cache.work_dir ?? defaults.get('work_dir'))
+  const maxGb = Number(vars.cache.cache_max_gb ?? defaults.get('cache_max_gb'))
+  const store = FleetStore.open(req.db)
+  const t = transportFor(cache, transportSettings({...req, connectTimeoutMs: req.connectTimeoutMs ?? 15_000}, input, layeredHostKeys(store.hostKeys(), req.knownHosts)))
+  try {
+    await t.connect()
+    const {command, stdin} = statsCommand(workDir, maxGb)
+    const r = await t.exec(command, {stdin, timeoutMs: 60_000})
+    if (r.code !== 0) throw new UserError(`${cache.name}: could not read the cache's figures: ${firstErrorLine(r.stderr) || `exit code ${r.code}`}.`, 1)
+    return {host: cache.name, address: cache.address, figures: parseFigures(r.stdout)}
+  } finally {
+    await t.close().catch(() => undefined)
+    store.close()
+  }
+}

@@ -1,0 +1,72 @@
+import {readFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {z} from 'zod'
+import {packageRoot} from '../remote-agent/local-agent.js'
+import {shq} from '../shell/quote.js'
+
+/*
+ * `fleet cache status`: the room cache's own figures, read on the cache host by
+ * playbooks/cache/files/stats.sh from its servers' logs (one JSON line), then shown
+ * per protocol: requests, answered from the cache, bytes sent to hosts, bytes
+ * fetched upstream; and each cache's disk use against its cap ("full: not caching").
+ */
+
+const counts = z.object({requests: z.number(), hits: z.number(), bytes_served: z.number(), bytes_upstream: z.number()})
+const disk = z.object({used: z.number(), cap: z.number()})
+
+export const cacheFigures = z.object({
+  http: counts,
+  apt: counts,
+  git: z.object({requests: z.number()}),
+  disk: z.object({apt: disk, http: disk}),
+})
+export type CacheFigures = z.infer<typeof cacheFigures>
+
+/** A cache this full no longer takes new objects (apt-cacher-ng's downloads fail; nginx evicts): say so. */
+export const FULL_AT = 0.95
+
+/** The command that prints the figures on the cache host, the script on its stdin: as root where sudo allows (the logs are the servers'). */
+export function statsCommand(workDir: string, maxGb: number): {command: string; stdin: Buffer} {
+  const script = readFileSync(join(packageRoot(), 'playbooks/cache/files/stats.sh'))
+  const args = `-s -- ${shq(workDir)} ${Math.max(0, Math.floor(maxGb))}`
+  return {command: `if [ "$(id -u)" = 0 ] || ! sudo -n true 2>/dev/null; then exec bash ${args}; else exec sudo -n bash ${args}; fi`, stdin: script}
+}
+
+export function parseFigures(stdout: string): CacheFigures {
+  const line = stdout.trim().split('\n').pop() ?? ''
+  let json: unknown
+  try {
+    json = JSON.parse(line)
+  } catch {
+    throw new Error(`the cache host's figures are not JSON: ${line.slice(0, 200)}`)
+  }
+  return cacheFigures.parse(json)
+}
+
+const ratio = (part: number, whole: number) => (whole > 0 ? `${Math.round((100 * part) / whole)}%` : '-')
+
+export function formatBytes(n: number): string {
+  const units = ['B', 'KB', 'MB', 'GB', 'TB']
+  let v = n
+  let i = 0
+  while (v >= 1000 && i < units.length - 1) {
+    v /= 1000
+    i++
+  }
+  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`
+}
+
+/** Rows for the table: protocol, requests, from cache, hit ratio, to hosts, from upstream. */
+export function figureRows(f: CacheFigures): string[][] {
+  const row = (name: string, c: z.infer<typeof counts>) => [name, String(c.requests), String(c.hits), ratio(c.hits, c.requests), formatBytes(c.bytes_served), formatBytes(c.bytes_upstream)]
+  return [row('http (pip, images)', f.http), row('apt', f.apt), ['git', String(f.git.requests), '-', '-', '-', '-']]
+}
+
+/** One line per cache disk: used of cap, and whether it still takes new objects. */
+export function diskLines(f: CacheFigures): string[] {
+  return (['apt', 'http'] as const).map((k) => {
+    const d = f.disk[k]
+    const full = d.cap > 0 && d.used >= FULL_AT * d.cap
+    return `${k} cache: ${formatBytes(d.used)} of ${formatBytes(d.cap)}${full ? ' - full: not caching new objects (raise cache_max_gb in --cache-vars and prepare again)' : ''}`
+  })
+}
