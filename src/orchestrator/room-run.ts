@@ -86,6 +86,7 @@ async function prepareRoom(req: RoomRequest, room: RoomInputs, cacheHost: HostSp
       ...cached,
       cache,
       hosts: others.length + 1,
+      counts: {...cached.counts, pending: cached.counts.pending + others.length},
       notStarted: others.map((h) => h.name),
       stoppedBecause: `the room cache ${cacheHost.name} is not ready, so no other host was started (fix it and run the same command again, or prepare without it: take role=cache off its line)`,
     }
