@@ -14,6 +14,7 @@ import {ensurePeers, peerVersions} from './peers.js'
 import {median, sec, spread, versionOf} from './proc.js'
 import {storeBench, type StoreBenchResult} from './store-bench.js'
 import {dashboardBench, type DashboardBenchResult} from './dashboard-bench.js'
+import {roomCacheBench, type RoomCacheResult} from './room-cache-bench.js'
 
 export interface Row {
   /** Stable key: a row not measured this time keeps its last figures. */
@@ -32,7 +33,7 @@ export interface SuiteOptions {
   /** Fan-out sizes (hosts). Default: quick 5 and 20, full 50 and 200. */
   sizes?: number[]
   rounds?: number
-  /** Which benchmarks: fanout, status, ingest, agent, dashboard (memory comes with fanout). Default all. */
+  /** Which benchmarks: fanout, status, ingest, agent, dashboard, cache (memory comes with fanout). Default all. */
   only?: string[]
   /** Fan-out methods (default all three); fewer for quick iteration on one comparison. */
   methods?: Method[]
@@ -41,7 +42,7 @@ export interface SuiteOptions {
   log?: (line: string) => void
 }
 
-const TARGET = {ansible: 0.05, pssh: 0.5, status: 3, ingest: 100_000, paintMs: 1000, updateMs: 300, serverCpuPct: 5}
+const TARGET = {ansible: 0.05, pssh: 0.5, status: 3, ingest: 100_000, paintMs: 1000, updateMs: 300, serverCpuPct: 5, cacheWall: 0.3, cacheWallAt: 30}
 
 const f2 = (x: number) => x.toFixed(x < 0.1 ? 3 : 2)
 const spreadOf = (xs: number[]) => (xs.length > 1 ? ` (spread ${sec(spread(xs))})` : '')
@@ -163,6 +164,27 @@ export function dashboardRows(d: DashboardBenchResult): Row[] {
   ]
 }
 
+const mb = (b: number) => `${(b / 1e6).toFixed(b < 1e7 ? 1 : 0)} MB`
+
+/** With the cache against without: upstream bytes ≤ 1/N of no-cache; and at 30 hosts wall ≤ 0.3 ×. */
+export function roomCacheRows(results: RoomCacheResult[]): Row[] {
+  return results.map((r) => {
+    const wall = r.withMs / r.withoutMs
+    const bytes = r.upstreamWith / r.upstreamWithout
+    const wallCounts = r.hosts >= TARGET.cacheWallAt
+    return {
+      key: `room-cache-${r.hosts}`,
+      name: `room cache: \`fleet prepare\`, ${r.hosts} hosts each fetching a ${mb(r.artifactBytes)} artifact through a ${r.mbit} Mbit/s upstream: with a cold cache host vs without`,
+      fleet: sec(r.withMs),
+      peer: `without ${sec(r.withoutMs)}`,
+      ratio: f2(wall),
+      figure: `upstream ${mb(r.upstreamWith)} vs ${mb(r.upstreamWithout)} (${f2(bytes)}; 1/N = ${f2(1 / r.hosts)})`,
+      target: wallCounts ? `wall ≤ ${TARGET.cacheWall} ×, upstream ≤ 1/N` : 'upstream ≤ 1/N',
+      met: bytes <= 1 / r.hosts + 1e-9 && (!wallCounts || wall <= TARGET.cacheWall),
+    }
+  })
+}
+
 export function rowLine(r: Row): string {
   return `| ${r.name} | ${r.fleet} | ${r.peer} | ${r.ratio} | ${r.figure} | ${r.target} | ${r.met === null ? '—' : r.met ? 'yes' : '**no**'} |`
 }
@@ -236,6 +258,12 @@ export async function runSuite(opts: SuiteOptions): Promise<{rows: Row[]; table:
     rows.push(...dashboardRows(d))
     done()
   }
+  if (want('cache')) {
+    const c = await roomCacheBench({sizes: opts.quick ? [4] : [8, 30], mbit: 50, artifactBytes: (opts.quick ? 4 : 24) * 1024 * 1024, log})
+    results.roomCache = c
+    rows.push(...roomCacheRows(c))
+    done()
+  }
   for (const n of sizes.slice(1)) await fanOut(n)
   const table = [HEADER, ...rows.map(rowLine)].join('\n')
   return {rows, table, results}
@@ -246,7 +274,7 @@ export function writeBenchmarks(rows: Row[], file = join(packageRoot(), 'BENCHMA
   const doc = readFileSync(file, 'utf8')
   const before = previousRows(doc)
   const stampOld = doc.slice(doc.indexOf(BEGIN), doc.indexOf(END)).match(/Measured (\d{4}-\d{2}-\d{2})/)?.[1] ?? 'earlier'
-  const order = ['agent', 'agent-startup', 'fanout-50-ansible', 'fanout-50-pssh', 'fanout-200-ansible', 'fanout-200-pssh', 'memory', 'status', 'status-json', 'ingest', 'dashboard-snapshot', 'dashboard-update', 'dashboard-cpu']
+  const order = ['agent', 'agent-startup', 'fanout-50-ansible', 'fanout-50-pssh', 'fanout-200-ansible', 'fanout-200-pssh', 'memory', 'status', 'status-json', 'ingest', 'dashboard-snapshot', 'dashboard-update', 'dashboard-cpu', 'room-cache-8', 'room-cache-30']
   const lines = new Map<string, string>()
   for (const [k, line] of before) lines.set(k, line.includes('(measured ') ? line : line.replace(/^\| ([^|]*?) \|/, `| $1 (measured ${stampOld}) |`))
   for (const r of rows) lines.set(r.key, `${rowLine(r)} <!-- key:${r.key} -->`)

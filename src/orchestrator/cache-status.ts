@@ -3,7 +3,7 @@ import {readHostsInput, resolveHosts, transportSettings, type HostsRequest} from
 import {layeredHostKeys, transportFor} from '../hosts/transports.js'
 import {firstErrorLine} from '../remote-agent/shell-commands.js'
 import {declaredVars, readCacheVars} from '../room-cache/cache-vars.js'
-import {parseFigures, statsCommand, type CacheFigures} from '../room-cache/status.js'
+import {isFull, parseFigures, statsCommand, type CacheFigures} from '../room-cache/status.js'
 import {FleetStore} from '../store/store.js'
 import {resolvePlaybook} from './bundle.js'
 import {CACHE_PLAYBOOK, CLIENT_PLAYBOOK} from './room-run.js'
@@ -19,6 +19,8 @@ export interface CacheStatus {
   host: string
   address: string
   figures: CacheFigures
+  /** Each cache whose file system has less than FULL_BELOW of it free: it takes no new objects. */
+  full: {apt: boolean; http: boolean}
 }
 
 /** `fleet cache status`: the cache host of the hosts file, asked for its figures over its transport. */
@@ -31,15 +33,15 @@ export async function cacheStatus(req: CacheStatusRequest): Promise<CacheStatus>
   const vars = readCacheVars(req.cacheVars, cachePath, resolvePlaybook(CLIENT_PLAYBOOK))
   const defaults = declaredVars(cachePath)
   const workDir = String(vars.cache.work_dir ?? defaults.get('work_dir'))
-  const maxGb = Number(vars.cache.cache_max_gb ?? defaults.get('cache_max_gb'))
   const store = FleetStore.open(req.db)
   const t = transportFor(cache, transportSettings({...req, connectTimeoutMs: req.connectTimeoutMs ?? 15_000}, input, layeredHostKeys(store.hostKeys(), req.knownHosts)))
   try {
     await t.connect()
-    const {command, stdin} = statsCommand(workDir, maxGb)
+    const {command, stdin} = statsCommand(workDir)
     const r = await t.exec(command, {stdin, timeoutMs: 60_000})
     if (r.code !== 0) throw new UserError(`${cache.name}: could not read the cache's figures: ${firstErrorLine(r.stderr) || `exit code ${r.code}`}.`, 1)
-    return {host: cache.name, address: cache.address, figures: parseFigures(r.stdout)}
+    const figures = parseFigures(r.stdout)
+    return {host: cache.name, address: cache.address, figures, full: {apt: isFull(figures.disk.apt), http: isFull(figures.disk.http)}}
   } finally {
     await t.close().catch(() => undefined)
     store.close()

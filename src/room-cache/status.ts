@@ -12,7 +12,7 @@ import {shq} from '../shell/quote.js'
  */
 
 const counts = z.object({requests: z.number(), hits: z.number(), bytes_served: z.number(), bytes_upstream: z.number()})
-const disk = z.object({used: z.number(), cap: z.number()})
+const disk = z.object({used: z.number(), cap: z.number(), avail: z.number()})
 
 export const cacheFigures = z.object({
   http: counts,
@@ -22,13 +22,18 @@ export const cacheFigures = z.object({
 })
 export type CacheFigures = z.infer<typeof cacheFigures>
 
-/** A cache this full no longer takes new objects (apt-cacher-ng's downloads fail; nginx evicts): say so. */
-export const FULL_AT = 0.95
+/**
+ * A cache file system with less than this share of it free takes no new objects
+ * (apt-cacher-ng's downloads fail; nginx's writes fail before its max_size, 90 %, evicts): say so.
+ */
+export const FULL_BELOW = 0.05
+
+export const isFull = (d: {avail: number; cap: number}) => d.cap > 0 && d.avail < FULL_BELOW * d.cap
 
 /** The command that prints the figures on the cache host, the script on its stdin: as root where sudo allows (the logs are the servers'). */
-export function statsCommand(workDir: string, maxGb: number): {command: string; stdin: Buffer} {
+export function statsCommand(workDir: string): {command: string; stdin: Buffer} {
   const script = readFileSync(join(packageRoot(), 'playbooks/cache/files/stats.sh'))
-  const args = `-s -- ${shq(workDir)} ${Math.max(0, Math.floor(maxGb))}`
+  const args = `-s -- ${shq(workDir)}`
   return {command: `if [ "$(id -u)" = 0 ] || ! sudo -n true 2>/dev/null; then exec bash ${args}; else exec sudo -n bash ${args}; fi`, stdin: script}
 }
 
@@ -66,7 +71,6 @@ export function figureRows(f: CacheFigures): string[][] {
 export function diskLines(f: CacheFigures): string[] {
   return (['apt', 'http'] as const).map((k) => {
     const d = f.disk[k]
-    const full = d.cap > 0 && d.used >= FULL_AT * d.cap
-    return `${k} cache: ${formatBytes(d.used)} of ${formatBytes(d.cap)}${full ? ' - full: not caching new objects (raise cache_max_gb in --cache-vars and prepare again)' : ''}`
+    return `${k} cache: ${formatBytes(d.used)} of ${formatBytes(d.cap)}${isFull(d) ? ' - full: not caching new objects (raise cache_max_gb in --cache-vars and prepare again)' : ''}`
   })
 }

@@ -140,6 +140,8 @@ describe.skipIf(skip)('the room cache: cache.yaml on one host, 8 hosts fetching 
         `work_dir: ${work}`,
         'http_upstreams:',
         `  - {path: images, url: "http://127.0.0.1:${upstreamPort}/images/"}`,
+        // A name no DNS resolves: nginx must start all the same (names are resolved per request).
+        '  - {path: nowhere, url: "https://fleet-no-such-upstream.invalid/"}',
         'git_repos:',
         `  - {name: demo, url: "file://${upstreamRepo}"}`,
         '',
@@ -202,6 +204,9 @@ describe.skipIf(skip)('the room cache: cache.yaml on one host, 8 hosts fetching 
     // The apt cache is a file system of its own (the disk cap), and nginx has max_size.
     expect(readFileSync('/proc/mounts', 'utf8')).toContain(` ${work}/apt/cache ext4 `)
     expect(readFileSync(join(work, 'http/nginx.conf'), 'utf8')).toMatch(/max_size=1g/)
+    // The unresolvable upstream fails its own requests only.
+    const nowhere = await fetch(`http://${cacheHost.address}:${HTTP_PORT}/nowhere/x`)
+    expect(nowhere.status).toBe(502)
 
     // Again: every step is skipped by its check.
     const again = await fleet(['prepare', '--hosts', hostsFile, '--db', db, '--playbook', 'cache', '--vars', varsFile, '--connect-timeout', '60'])

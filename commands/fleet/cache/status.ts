@@ -19,7 +19,7 @@ export default class CacheStatus extends BaseCommand {
     db: hostsFlags.db,
     'cache-vars': Flags.string({description: 'The --cache-vars file prepare was given (where the cache keeps its files, its disk cap).'}),
     'connect-timeout': hostsFlags['connect-timeout'],
-    json: Flags.boolean({description: 'Print {host, address, figures: {http, apt, git, disk}} instead of a table.'}),
+    json: Flags.boolean({description: 'Print {host, address, figures: {http, apt, git, disk}, full: {apt, http}} instead of a table.'}),
   }
 
   async run(): Promise<void> {
