@@ -32,7 +32,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 
 import {startLocalHosts, type LocalHost, type LocalHostSet} from '../../testbed/index.js'
 import {requireBinary} from '../../testbed/libvirt/libvirt-daemon.js'
-import {fleet} from '../helpers/fleet-cli.js'
+import {fleet, hostJournals} from '../helpers/fleet-cli.js'
 import {asUser, upstreamRepo} from '../helpers/room-upstream.js'
 import {eventually, liveWith, processesWith, sleep} from '../helpers/processes.js'
 
@@ -254,6 +254,32 @@ steps:
     expect(down.stdout).toContain(`Stopped early: the room cache ${cacheHost.name} is not ready, so no other host was started`)
     const runsAfter = clients.map((c) => spawnSync('sh', ['-c', `ls ${c.home}/.local/state/fleet-agent/runs | wc -l`], {encoding: 'utf8'}).stdout.trim())
     expect(runsAfter).toEqual(runsBefore)
+  })
+
+  it('a host whose cache does not answer: cache_required fails it, naming the cache; without it, one warning and nothing points at the cache', {timeout: 300_000}, async () => {
+    expect(prepared).toBe(true)
+    const h = clients[1]!
+    const one = join(dir, 'one-host.txt')
+    writeFileSync(one, `${readFileSync(hostsFile, 'utf8').trim().split('\n')[2]}\n`)
+    // cache-client.yaml as fleet prepare runs it, at an address where nothing answers.
+    const dead = (required: boolean) => {
+      const f = join(dir, `dead-${required}.yaml`)
+      const paths = readFileSync(cacheVars, 'utf8').split('\n').filter((l) => /^(apt_conf|apt_proxy_script|pip_conf|gitconfig|state_dir):/.test(l))
+      writeFileSync(f, ['cache_address: 127.0.0.1', 'apt_port: 1', 'http_port: 2', `pypi_index: http://127.0.0.1:2/pypi/simple/`, `git_rewrites: [{from: "file:///nowhere.git", to: "git://127.0.0.1:1/nowhere.git"}]`, `cache_required: ${required}`, ...paths, ''].join('\n'))
+      return f
+    }
+    const required = await fleet(['prepare', '--hosts', one, '--db', join(dir, 'dead.db'), '--playbook', 'cache-client', '--vars', dead(true)])
+    expect(required.code, required.stdout).toBe(1)
+    expect(required.stdout).toContain('cache-check: the room cache at 127.0.0.1 does not answer (apt port 1, HTTP port 2) and cache_required is set')
+
+    const lenient = await fleet(['prepare', '--hosts', one, '--db', join(dir, 'dead.db'), '--playbook', 'cache-client', '--vars', dead(false)])
+    expect(lenient.code, lenient.stdout).toBe(0)
+    const said = [...hostJournals(h).values()].flat().filter((r) => r.type === 'output' && r.step === 'cache-check').map((r) => (r as {data: string}).data).join('')
+    expect(said).toContain('WARNING: the room cache at 127.0.0.1 does not answer; this host downloads from upstream')
+    // Nothing points at the dead cache but apt's auto-detect, which falls back by itself.
+    expect(existsSync(join(h.home, 'room-etc/pip.conf'))).toBe(false)
+    expect(readFileSync(join(h.home, '.gitconfig'), 'utf8')).not.toContain('127.0.0.1:1')
+    expect(spawnSync(join(h.home, 'room-etc/apt-proxy'), {encoding: 'utf8'}).stdout.trim()).toBe('DIRECT')
   })
 
   it('fleet cleanup: the room playbook undone, every host\'s cache settings gone, the cache host\'s servers and files gone', {timeout: 600_000}, async () => {

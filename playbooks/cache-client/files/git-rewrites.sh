@@ -2,7 +2,7 @@
 # git through the room cache: url.<cache>.insteadOf <upstream> in GITCONFIG for each mirrored
 # repository while the cache is up; the rewrites made are listed in STATE_DIR/git-rewrites, so
 # a later run (or undo) takes back exactly those.
-#   git-rewrites.sh check|apply|undo GITCONFIG UP [TO FROM ...]      Env: STATE_DIR
+#   git-rewrites.sh apply|undo GITCONFIG UP [TO FROM ...]      Env: STATE_DIR
 set -eu
 mode=$1 conf=$2 up=$3; shift 3
 list=$STATE_DIR/git-rewrites
@@ -15,11 +15,6 @@ take_back() {
   rm -f "$list"
 }
 case $mode in
-  check)
-    test "$(cat "$list" 2>/dev/null)" = "$(want "$@")" || exit 1
-    while read -r to from; do
-      [ -z "$to" ] || git config --file "$conf" --get-all "url.$to.insteadOf" 2>/dev/null | grep -qxF "$from" || exit 1
-    done < <(want "$@") ;;
   apply)
     take_back
     mkdir -p "$STATE_DIR" "$(dirname "$conf")"

@@ -2,7 +2,7 @@
 # pip through the room cache: PIP_CONF holds index-url = the cache's PyPI index (and it as a
 # trusted host: the cache speaks plain HTTP inside the room) while the cache is up; otherwise,
 # and on undo, the host's own pip.conf is back (kept in STATE_DIR), or none.
-#   pip-conf.sh check|apply|undo PIP_CONF UP INDEX ADDRESS          Env: STATE_DIR
+#   pip-conf.sh apply|undo PIP_CONF UP INDEX ADDRESS          Env: STATE_DIR
 set -eu
 mode=$1 conf=$2 up=$3 index=$4 address=$5
 keep=$STATE_DIR/pip.conf.orig
@@ -17,8 +17,6 @@ restore() {
   if [ -e "$keep" ]; then mv -f "$keep" "$conf"; elif ours; then rm -f "$conf"; fi
 }
 case $mode in
-  check)
-    if [ "$up" = true ]; then test "$(cat "$conf" 2>/dev/null)" = "$(want)"; else ! ours && test ! -e "$keep"; fi ;;
   apply)
     if [ "$up" != true ]; then restore; exit 0; fi
     mkdir -p "$STATE_DIR" "$(dirname "$conf")"
