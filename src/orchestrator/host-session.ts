@@ -55,6 +55,8 @@ interface Ctx extends SessionOptions {
   note: (state: HostState, text: string) => void
   /** Records to the bus from a stream callback, where a throw would end the process: a failed listener has stopped the run already, the next flush throws. */
   records: (records: JournalRecord[]) => void
+  /** The vars file is on the host (sent on its own, or on the streaming start's stdin). */
+  varsSent: boolean
 }
 
 /**
@@ -69,6 +71,7 @@ export async function runHostSession(host: HostRef, transport: Transport, opts: 
     ...opts,
     host,
     note: (state, text) => events.emit({kind: 'note', host, state, text}),
+    varsSent: !opts.vars,
     records: (records) => {
       try {
         if (records.length) events.emit({kind: 'records', host, records})
@@ -85,7 +88,7 @@ export async function runHostSession(host: HostRef, transport: Transport, opts: 
     const probe = await withReconnect(transport, ctx, () => probeHost(transport, opts.bundle))
     const node = await withReconnect(transport, ctx, () => nodeFor(transport, probe, ctx))
     if (!probe.bundlePresent) await withReconnect(transport, ctx, () => uploadBundle(transport, opts.bundle))
-    if (opts.vars) await withReconnect(transport, ctx, () => uploadVars(transport, opts.vars!))
+    // The vars file goes on the streaming start's stdin (one exec less per host); any other start sends it first (sendVars).
     setState('running')
     const state = await driveAgent(transport, node, ctx)
     events.emit({kind: 'done', host, state})
@@ -148,6 +151,13 @@ async function uploadBundle(t: Transport, bundle: Bundle): Promise<void> {
   await check(t, finishBundleCommand(tmp, bundle.hash), `move the bundle into ${bundleDir(bundle.hash)}`)
 }
 
+/** The vars file to the host before a start that cannot carry it itself (SSM, undo, a restart). */
+async function sendVars(t: Transport, ctx: Ctx): Promise<void> {
+  if (ctx.varsSent) return
+  await withReconnect(t, ctx, () => uploadVars(t, ctx.vars!))
+  ctx.varsSent = true
+}
+
 async function uploadVars(t: Transport, vars: VarsUpload): Promise<void> {
   if (t.streams !== false && !t.putFiles) {
     // One exec with the file on its stdin, instead of a mkdir exec and an SFTP channel.
@@ -206,6 +216,7 @@ async function startAgent(t: Transport, node: string, ctx: Ctx): Promise<string>
     ctx.mode === 'undo'
       ? agentCommand(node, ctx.bundle.hash, 'undo', {...request, 'to-step': toStep, detach: true})
       : agentCommand(node, ctx.bundle.hash, 'start', {...request, only: ctx.steps.only, 'from-step': ctx.steps['from-step']})
+  await sendVars(t, ctx)
   const r = await withReconnect(t, ctx, () => t.exec(command, {timeoutMs: 120_000}))
   if (r.code !== 0) throw new HostFailure('failed', firstErrorLine(r.stderr) || `agent start failed with exit code ${r.code}`)
   const answer = parseStartAnswer(r.stdout.trim().split('\n').pop() ?? '')
@@ -223,7 +234,9 @@ async function startAgent(t: Transport, node: string, ctx: Ctx): Promise<string>
  */
 async function startAndFollowAgent(t: Transport, node: string, ctx: Ctx): Promise<{run: string; status?: number}> {
   const {'to-step': _t, ...request} = runRequest(ctx)
-  const command = streamingRunCommand(node, ctx.bundle.hash, request)
+  const start = streamingRunCommand(node, ctx.bundle.hash, request)
+  // The vars file rides on this exec's stdin, written (0600, in a subshell: the run keeps the login's umask) before the agent starts.
+  const withVars = () => (ctx.varsSent ? {command: start} : {command: `(${writeFileCommand(VARS_DIR, varsPath(ctx.vars!.hash))}) && ${start}`, stdin: ctx.vars!.data})
   let run: string | undefined
   try {
     return await withReconnect(t, ctx, async () => {
@@ -234,7 +247,9 @@ async function startAndFollowAgent(t: Transport, node: string, ctx: Ctx): Promis
       // A resumed run streams its journal from the start: what is stored already is no news to the listeners.
       let known = 0
       try {
+        const {command, stdin} = withVars()
         const r = await t.exec(command, {
+          stdin,
           onStdout: (b) => {
             if (badAnswer !== undefined) return
             text += b.toString('utf8')
@@ -243,6 +258,7 @@ async function startAndFollowAgent(t: Transport, node: string, ctx: Ctx): Promis
               if (nl < 0) return
               const line = text.slice(0, nl)
               text = text.slice(nl + 1)
+              ctx.varsSent = true // the agent answered: the write before it was done
               const answer = parseStartAnswer(line)
               if (answer && 'error' in answer) refused = answer.error
               if (!answer || !('run' in answer)) {
