@@ -29,19 +29,19 @@ const lazyEngines = {
   },
 }
 
+// What every build below shares: one ES module (.mjs) per entry, bundled for Node.
+const esm = {outExtension: {'.js': '.mjs'}, bundle: true, platform: 'node', format: 'esm', logLevel: 'warning'}
+// Chunks: each command loads only what it needs (oclif, the playbook's YAML, templating and
+// schema stay unread when following a journal or starting a run; `fleet status` loads its own).
+const chunks = {splitting: true, chunkNames: 'chunk-[hash]'}
+
 rmSync('dist/agent', {recursive: true, force: true})
 mkdirSync('dist/agent', {recursive: true})
 await build({
+  ...esm,
+  ...chunks,
   entryPoints: {agent: 'src/cli/agent-main.ts'},
   outdir: 'dist/agent',
-  outExtension: {'.js': '.mjs'},
-  // Chunks: each agent command loads only what it needs (oclif, the playbook's YAML,
-  // templating and schema stay unread when following a journal or starting a run).
-  splitting: true,
-  chunkNames: 'chunk-[hash]',
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
   target: 'node18',
   minify: true,
   legalComments: 'none',
@@ -50,7 +50,6 @@ await build({
   plugins: [zodEnglishOnly, lazyEngines],
   define,
   banner,
-  logLevel: 'warning',
 })
 writeFileSync(
   'dist/agent/package.json',
@@ -68,21 +67,7 @@ writeFileSync(
 
 // The fleet CLI runs here, beside node_modules: bundle only fleet's own code.
 rmSync('dist/fleet', {recursive: true, force: true})
-await build({
-  entryPoints: {fleet: 'src/cli/fleet-main.ts'},
-  outdir: 'dist/fleet',
-  outExtension: {'.js': '.mjs'},
-  // `fleet status` loads its chunk only, not oclif and every command's dependencies.
-  splitting: true,
-  chunkNames: 'chunk-[hash]',
-  bundle: true,
-  packages: 'external',
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  define,
-  logLevel: 'warning',
-})
+await build({...esm, ...chunks, entryPoints: {fleet: 'src/cli/fleet-main.ts'}, outdir: 'dist/fleet', packages: 'external', target: 'node20', define})
 
 // The dashboard's page (one HTML file, one ES module, one style sheet; no build step of their
 // own): copied as they are, for the server to find at dist/dashboard/ (src/dashboard/page-files.ts).
@@ -93,14 +78,4 @@ cpSync('src/dashboard/page', 'dist/dashboard', {recursive: true})
 // no part of the product: `fleet demo` loads this build at run time, from a checkout, so
 // the fleet bundle above carries none of it.
 rmSync('dist/testbed', {recursive: true, force: true})
-await build({
-  entryPoints: {testbed: 'testbed/index.ts'},
-  outdir: 'dist/testbed',
-  outExtension: {'.js': '.mjs'},
-  bundle: true,
-  packages: 'external',
-  platform: 'node',
-  format: 'esm',
-  target: 'node20',
-  logLevel: 'warning',
-})
+await build({...esm, entryPoints: {testbed: 'testbed/index.ts'}, outdir: 'dist/testbed', packages: 'external', target: 'node20'})

@@ -1,5 +1,5 @@
 import {closeSync, existsSync, openSync, readSync} from 'node:fs'
-import {ProtocolError} from '../protocol/constants.js'
+import {parseOwnRecord} from '../protocol/split-lines.js'
 import {EXIT} from '../protocol/exit-codes.js'
 import type {RunStatus} from '../protocol/records.js'
 import {UserError} from '../errors/user-error.js'
@@ -47,9 +47,9 @@ export async function followRun(state: StateDir, run: string, from: number, writ
         rest = lines.pop() ?? ''
         for (const line of lines) {
           if (!line) continue
-          const r = seqAndType(line)
+          const r = parseOwnRecord(line)
           if (r.seq > from) write(line)
-          if (r.type === 'run-end') end = {status: r.status!, error: r.error}
+          if (r.type === 'run-end') end = {status: r.status, error: r.error}
           else if (r.type === 'run-resume') end = undefined
         }
       }
@@ -68,22 +68,6 @@ export async function followRun(state: StateDir, run: string, from: number, writ
   } finally {
     closeSync(fd)
   }
-}
-
-/**
- * What following needs of a journal line: its seq, type and (run-end) status.
- * The lines are the agent's own; whoever reads what follow prints validates
- * them in full (fleet does), so this skips the schema and its cost.
- */
-function seqAndType(line: string): {seq: number; type: string; status?: RunStatus; error?: string} {
-  let r: {seq?: unknown; type?: unknown; status?: unknown; error?: unknown}
-  try {
-    r = JSON.parse(line)
-  } catch {
-    throw new ProtocolError(`not a JSON record: ${line.slice(0, 80)}`)
-  }
-  if (typeof r?.seq !== 'number' || typeof r.type !== 'string') throw new ProtocolError(`invalid record (seq, type): ${line.slice(0, 80)}`)
-  return {seq: r.seq, type: r.type, status: r.status as RunStatus | undefined, error: typeof r.error === 'string' ? r.error : undefined}
 }
 
 /** Exit codes of `agent run`, `agent follow` and `agent undo` by how the run ended. */

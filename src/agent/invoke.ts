@@ -14,6 +14,7 @@ import type {PlanAnswer, PlanAnswerArtifact, PlanAnswerStep} from '../protocol/p
 import {scopeFor} from '../playbook/prepare.js'
 import {renderText} from '../playbook/render.js'
 import {withEngines} from '../playbook/engines.js'
+import {compilePlaybook} from '../playbook/load.js'
 
 type Print = (text: string) => void
 
@@ -177,7 +178,8 @@ function printPlan(p: PreparedRun, json: boolean, print: Print): void {
     reboot: s.reboot,
   }))
   if (json) {
-    const answer: PlanAnswer = {playbook: p.playbook.name, mode: p.req.mode, facts: p.facts, logs: renderedLogs(p), files: p.playbook.bundleFiles, artifacts: renderedArtifacts(p), steps}
+    const compiled = compilePlaybook(p.req.playbookPath) as unknown as Record<string, unknown>
+    const answer: PlanAnswer = {playbook: p.playbook.name, mode: p.req.mode, facts: p.facts, logs: renderedLogs(p), files: p.playbook.bundleFiles, artifacts: renderedArtifacts(p), steps, compiled}
     print(JSON.stringify(answer) + '\n')
     return
   }

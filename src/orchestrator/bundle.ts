@@ -3,7 +3,7 @@ import {existsSync, readdirSync, readFileSync, realpathSync, statSync} from 'nod
 import {basename, dirname, isAbsolute, join, posix, relative, resolve, sep} from 'node:path'
 import {type ArchiveFile, ustar} from '../archive/ustar.js'
 import {UserError} from '../errors/user-error.js'
-import {AGENT_ENTRY} from '../protocol/remote-layout.js'
+import {AGENT_ENTRY, compiledPath} from '../protocol/remote-layout.js'
 import {localAgentDir, packageRoot} from '../remote-agent/local-agent.js'
 import {secretReason} from './bundle-secrets.js'
 
@@ -73,7 +73,7 @@ function playbookFile(pbDir: string, rel: string, isPlaybook: boolean): BundleFi
  * playbook file is always in it. Throws a UserError, before anything is sent
  * anywhere, for a file outside the folder or one that looks like a secret.
  */
-export function buildBundle(playbookPath: string, playbookFiles: readonly string[]): Bundle {
+export function buildBundle(playbookPath: string, playbookFiles: readonly string[], compiled?: Record<string, unknown>): Bundle {
   const agentDir = localAgentDir()
   if (!existsSync(join(agentDir, AGENT_ENTRY))) throw new UserError(`${agentDir}/${AGENT_ENTRY} is missing; run "npm run build" first.`)
   const files: BundleFile[] = []
@@ -86,6 +86,8 @@ export function buildBundle(playbookPath: string, playbookFiles: readonly string
   const pbDir = dirname(resolve(playbookPath))
   const wanted = new Set([basename(playbookPath), ...playbookFiles.map((f) => posix.normalize(f))])
   for (const rel of [...wanted].sort()) files.push(playbookFile(pbDir, rel, rel === basename(playbookPath)))
+  // The playbook compiled by the dry run, beside it: the hosts' agents load it without YAML parser or schemas.
+  if (compiled) files.push({rel: compiledPath(join('playbooks', basename(playbookPath))), data: Buffer.from(JSON.stringify(compiled)), mode: 0o644})
   files.sort((a, b) => a.rel.localeCompare(b.rel))
   const h = createHash('sha256')
   for (const f of files) h.update(f.rel).update('\0').update(createHash('sha256').update(f.data).digest()).update('\0')

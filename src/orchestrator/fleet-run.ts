@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
-import {parse as parseYaml, stringify as stringifyYaml} from 'yaml'
+import {parse as parseYaml} from 'yaml'
 import type {HostSpec} from '../inventory/index.js'
 import {UserError} from '../errors/user-error.js'
 import {HostEvents, ListenerFailure, type HostListener} from '../events/host-events.js'
@@ -72,7 +72,7 @@ export function checkInputs(req: FleetRunRequest, opts: {hostsOptional?: boolean
   const playbookPath = resolvePlaybook(req.playbook)
   const steps: StepSelection = {only: req.steps, 'from-step': req.fromStep, 'to-step': req.toStep}
   const {plan, vars} = req.varsOverlay ? withOverlay(req, playbookPath, steps, req.varsOverlay) : {plan: validateLocally({mode: req.mode, playbook: playbookPath, vars: req.vars, steps}), vars: req.vars ? varsUpload(req.vars) : undefined}
-  const bundle = buildBundle(playbookPath, plan.files)
+  const bundle = buildBundle(playbookPath, plan.files, plan.compiled)
   return {hostsInput, playbookPath, steps, plan, vars, bundle}
 }
 
@@ -171,9 +171,15 @@ export function agentRequest(run: RunRow): string {
   return `fleet-${run.id}-${run.started_at.replace(/[^0-9]/g, '')}`
 }
 
+/**
+ * The vars file as the hosts get it: its values as JSON (a JSON object is YAML too), which
+ * the hosts' agents read without the YAML parser or the schemas; checked here already.
+ */
 function varsUpload(path: string): VarsUpload {
-  return uploadOf(readFileSync(path))
+  return uploadOf(varsJson((parseYaml(readFileSync(path, 'utf8')) as Record<string, unknown> | null) ?? {}))
 }
+
+const varsJson = (vars: Record<string, unknown>) => Buffer.from(JSON.stringify(vars) + '\n')
 
 function uploadOf(data: Buffer): VarsUpload {
   return {data, hash: createHash('sha256').update(data).digest('hex').slice(0, 16)}
@@ -190,7 +196,7 @@ function withOverlay(req: FleetRunRequest, playbook: string, steps: StepSelectio
     validateLocally({mode: req.mode, playbook, vars: req.vars, steps})
     base = parseYaml(readFileSync(req.vars, 'utf8')) as Record<string, unknown> | null
   }
-  const data = Buffer.from(stringifyYaml({...(base ?? {}), ...overlay}))
+  const data = varsJson({...(base ?? {}), ...overlay})
   const dir = mkdtempSync(join(tmpdir(), 'fleet-vars-'))
   try {
     const file = join(dir, 'vars.yaml')

@@ -11,6 +11,8 @@ export interface LocalPlan {
   files: string[]
   /** What the playbook fetches from the internet, its URLs rendered (what a room cache mirrors). */
   artifacts: PlanAnswerArtifact[]
+  /** The playbook compiled without its vars (opaque: the agent's), shipped beside it in the bundle. */
+  compiled: Record<string, unknown>
 }
 
 /**
@@ -35,5 +37,5 @@ export function validateLocally(args: {mode: 'run' | 'undo'; playbook: string; v
     const where = issue ? ` (field "${issue.path.join('.') || '(top level)'}": ${issue.message})` : ''
     throw new UserError(`The agent's dry run (${localAgentDir()}) answered in a shape this fleet does not know${where}; run "npm run build".`)
   }
-  return {playbook: out.data.playbook, steps: out.data.steps, logs: out.data.logs, files: out.data.files, artifacts: out.data.artifacts}
+  return {playbook: out.data.playbook, steps: out.data.steps, logs: out.data.logs, files: out.data.files, artifacts: out.data.artifacts, compiled: out.data.compiled}
 }

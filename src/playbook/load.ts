@@ -7,7 +7,11 @@ import {engine, passMissing} from './engines.js'
 import {bundleFileList, bundlePath} from './bundle-files.js'
 import {checkSyntax, findQuotedInterpolation} from './render.js'
 import {lineOf, parseYamlFile, zodProblem, type YamlFile} from './yaml-places.js'
+import {compiledPath} from '../protocol/remote-layout.js'
 import {
+  COMPILED_FORMAT,
+  type CompiledPlaybook,
+  type CompiledVarSpecs,
   DEFAULT_REBOOT_COMMAND,
   DEFAULT_RETRY_DELAY_S,
   DEFAULT_TIMEOUT_S,
@@ -41,6 +45,20 @@ function readText(file: string, what: string): string {
 export function loadPlaybook(path: string, varsPath?: string): Playbook {
   const file = resolve(path)
   const text = readText(path, 'playbook')
+  return withVars(readCompiled(file, text) ?? compileYaml(path, file, text), file, path, varsPath)
+}
+
+/**
+ * The playbook without its vars file, from its YAML: schema, ids, steps, templates read and
+ * checked, the vars it declares. What the instructor's dry run also ships to the hosts as JSON
+ * beside the playbook (compiledPath), so they need neither the YAML parser nor the schemas.
+ */
+export function compilePlaybook(path: string): CompiledPlaybook {
+  const file = resolve(path)
+  return compileYaml(path, file, readText(path, 'playbook'))
+}
+
+function compileYaml(path: string, file: string, text: string): CompiledPlaybook {
   const y = parseYamlFile(path, text)
   const parsed = playbookSchema.safeParse(y.data)
   if (!parsed.success) throw zodProblem(y, parsed.error)
@@ -67,23 +85,56 @@ export function loadPlaybook(path: string, varsPath?: string): Playbook {
     })
   })
 
-  const {vars, secrets} = resolveVars(y, spec.vars ?? {}, varsPath)
-  const secretValues = secrets.map((n) => vars[n]).filter((v): v is string | number => typeof v === 'string' || typeof v === 'number').map(String).filter((v) => v.length > 0)
   return {
+    format: COMPILED_FORMAT,
     name: spec.name,
     description: spec.description,
-    path: file,
-    dir,
     hash: hash.digest('hex'),
-    vars,
-    secrets,
-    secretValues,
-    varsHash: createHash('sha256').update(JSON.stringify(vars)).digest('hex'),
+    varSpecs: varSpecsOf(y, spec.vars ?? {}),
     logs: spec.logs ?? [],
     bundleFiles: bundleFileList(y, file, dir, spec),
     artifacts: checkArtifacts(y, spec),
     phases,
     steps,
+  }
+}
+
+/**
+ * The compiled playbook shipped beside this one, when it is this playbook's: its hash, over
+ * the playbook's text and its templates' as compiled, is theirs now (a stale or foreign one
+ * is ignored: the YAML is read instead).
+ */
+function readCompiled(file: string, text: string): CompiledPlaybook | undefined {
+  let compiled: CompiledPlaybook
+  try {
+    compiled = JSON.parse(readFileSync(compiledPath(file), 'utf8')) as CompiledPlaybook
+  } catch {
+    return undefined
+  }
+  if (compiled?.format !== COMPILED_FORMAT || !Array.isArray(compiled.steps)) return undefined
+  const hash = createHash('sha256').update(text)
+  const dir = dirname(file)
+  try {
+    for (const s of compiled.steps) if (s.template) hash.update(readFileSync(resolve(dir, s.template.src), 'utf8'))
+  } catch {
+    return undefined
+  }
+  return hash.digest('hex') === compiled.hash ? compiled : undefined
+}
+
+/** The playbook with its vars: the declared defaults, the vars file's values over them, every required one given. */
+function withVars(c: CompiledPlaybook, file: string, shownPath: string, varsPath: string | undefined): Playbook {
+  const {format: _f, varSpecs, ...rest} = c
+  const {vars, secrets} = resolveVars(shownPath, varSpecs, varsPath)
+  const secretValues = secrets.map((n) => vars[n]).filter((v): v is string | number => typeof v === 'string' || typeof v === 'number').map(String).filter((v) => v.length > 0)
+  return {
+    ...rest,
+    path: file,
+    dir: dirname(file),
+    vars,
+    secrets,
+    secretValues,
+    varsHash: createHash('sha256').update(JSON.stringify(vars)).digest('hex'),
   }
 }
 
@@ -206,37 +257,67 @@ function readTemplate(y: YamlFile, dir: string, src: string, at: PropertyKey[], 
 
 type VarSpecs = NonNullable<PlaybookSpec['vars']>
 
-function resolveVars(y: YamlFile, specs: VarSpecs, varsPath: string | undefined): {vars: Record<string, unknown>; secrets: string[]} {
-  const vars: Record<string, unknown> = {}
-  const secrets: string[] = []
-  const missing: string[] = []
+/** What the playbook's `vars:` declare: defaults, which are secret, which must be given, and each one's line. */
+function varSpecsOf(y: YamlFile, specs: VarSpecs): CompiledVarSpecs {
+  const out: CompiledVarSpecs = {names: [], defaults: {}, secrets: [], required: [], lines: {}}
   for (const [name, spec] of Object.entries(specs)) {
+    out.names.push(name)
+    out.lines[name] = lineOf(y, ['vars', name])
     const isMapSpec = spec !== null && typeof spec === 'object' && !Array.isArray(spec) && ('secret' in spec || 'description' in spec || 'value' in spec) && Object.keys(spec).every((k) => ['secret', 'value', 'description'].includes(k))
     if (isMapSpec) {
       const m = spec as {secret?: boolean; value?: unknown}
-      if (m.secret) secrets.push(name)
-      if (m.value !== undefined) vars[name] = m.value
-      else missing.push(name)
-    } else vars[name] = spec
+      if (m.secret) out.secrets.push(name)
+      if (m.value !== undefined) out.defaults[name] = m.value
+      else out.required.push(name)
+    } else out.defaults[name] = spec
   }
+  return out
+}
+
+function resolveVars(file: string, specs: CompiledVarSpecs, varsPath: string | undefined): {vars: Record<string, unknown>; secrets: string[]} {
+  const vars: Record<string, unknown> = {...specs.defaults}
   if (varsPath) {
-    const vy = parseYamlFile(varsPath, readText(varsPath, 'vars file'))
-    if (vy.data === null || vy.data === undefined) {
-      // An empty vars file sets nothing.
-    } else {
-      const parsed = varsFileSchema.safeParse(vy.data)
-      if (!parsed.success) throw zodProblem(vy, parsed.error)
-      for (const [name, value] of Object.entries(parsed.data)) {
-        if (!(name in specs)) {
-          throw new UserError(`${varsPath}:${lineOf(vy, [name])}: field "${name}": the playbook ${y.file} has no var of that name (its vars: ${Object.keys(specs).join(', ') || 'none'}).`)
-        }
-        vars[name] = value
+    const given = readVarsFile(varsPath)
+    const declared = new Set(specs.names)
+    for (const [name, {value, line}] of given) {
+      if (!declared.has(name)) {
+        throw new UserError(`${varsPath}:${line}: field "${name}": the playbook ${file} has no var of that name (its vars: ${specs.names.join(', ') || 'none'}).`)
       }
+      vars[name] = value
     }
   }
-  const unset = missing.filter((n) => !(n in vars))
+  const unset = specs.required.filter((n) => !(n in vars))
   if (unset.length) {
-    throw new UserError(`${y.file}:${lineOf(y, ['vars', unset[0]])}: field "vars.${unset[0]}": has no value; give it in the vars file (--vars FILE).`)
+    throw new UserError(`${file}:${specs.lines[unset[0]!] ?? 1}: field "vars.${unset[0]}": has no value; give it in the vars file (--vars FILE).`)
   }
-  return {vars, secrets}
+  return {vars, secrets: specs.secrets}
+}
+
+/**
+ * A vars file's values with their lines. fleet sends JSON (a JSON object is YAML too, and
+ * JSON.parse needs neither the YAML parser nor the schema: any JSON value is a var value);
+ * a vars file written by hand is YAML, checked against its schema.
+ */
+function readVarsFile(varsPath: string): Map<string, {value: unknown; line: number}> {
+  const text = readText(varsPath, 'vars file')
+  const out = new Map<string, {value: unknown; line: number}>()
+  if (text.trimStart().startsWith('{')) {
+    let data: unknown
+    try {
+      data = JSON.parse(text)
+    } catch {
+      data = undefined
+    }
+    if (data !== null && typeof data === 'object' && !Array.isArray(data)) {
+      for (const [name, value] of Object.entries(data)) out.set(name, {value, line: 1})
+      return out
+    }
+    // Not JSON after all (a YAML flow map, say): read as YAML below.
+  }
+  const vy = parseYamlFile(varsPath, text)
+  if (vy.data === null || vy.data === undefined) return out // an empty vars file sets nothing
+  const parsed = varsFileSchema.safeParse(vy.data)
+  if (!parsed.success) throw zodProblem(vy, parsed.error)
+  for (const [name, value] of Object.entries(parsed.data)) out.set(name, {value, line: lineOf(vy, [name])})
+  return out
 }

@@ -56,3 +56,27 @@ export const DEFAULT_RETRY_DELAY_S = 2
 export const DEFAULT_WAIT_TIMEOUT_S = 300
 export const DEFAULT_WAIT_INTERVAL_S = 1
 export const DEFAULT_REBOOT_COMMAND = 'systemctl reboot || shutdown -r now || reboot'
+
+/** What the playbook's `vars:` declare (CompiledPlaybook.varSpecs). */
+export interface CompiledVarSpecs {
+  names: string[]
+  defaults: Record<string, unknown>
+  secrets: string[]
+  /** Declared without a value: the vars file must give them. */
+  required: string[]
+  /** Each var's line in the playbook, for messages. */
+  lines: Record<string, number>
+}
+
+/** Bumped when CompiledPlaybook changes shape: a host ignores a compiled playbook of another format. */
+export const COMPILED_FORMAT = 1
+
+/**
+ * A playbook checked and compiled, without its vars file (src/playbook/load.ts compilePlaybook):
+ * the instructor's dry run ships it to the hosts as JSON beside the playbook, so a host's
+ * agent needs neither the YAML parser nor the schemas to load it. Paths are the host's own.
+ */
+export interface CompiledPlaybook extends Omit<Playbook, 'path' | 'dir' | 'vars' | 'secrets' | 'secretValues' | 'varsHash'> {
+  format: typeof COMPILED_FORMAT
+  varSpecs: CompiledVarSpecs
+}

@@ -54,5 +54,11 @@ export const planAnswer = z.object({
   /** The playbook's `artifacts:`, each with its var's URL (and its checksum file's) rendered for this machine. */
   artifacts: z.array(planAnswerArtifact),
   steps: z.array(planAnswerStep),
+  /**
+   * The playbook compiled without the vars file (the agent's CompiledPlaybook, src/playbook/types.ts),
+   * which fleet ships beside the playbook (compiledPath): the hosts' agents load it without
+   * the YAML parser or the schemas. Opaque here: its reader is the agent.
+   */
+  compiled: z.record(z.string(), z.unknown()),
 })
 export type PlanAnswer = z.infer<typeof planAnswer>

@@ -45,3 +45,11 @@ export const RUNTIME_NODE = `${REMOTE_ROOT}/runtime/bin/node`
 
 /** Where the detached agent's stray output (and a crash's stack) goes. */
 export const AGENT_OUT = `${REMOTE_ROOT}/agent.out`
+
+/**
+ * The compiled playbook fleet ships beside a bundle's playbook (its schema is the agent's,
+ * src/playbook/types.ts CompiledPlaybook): the agent uses it when its hash is the playbook's.
+ */
+export function compiledPath(playbookPath: string): string {
+  return `${playbookPath}.compiled.json`
+}

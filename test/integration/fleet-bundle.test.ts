@@ -103,7 +103,8 @@ describe('the bundle carries exactly what the playbook references', {timeout: 12
     const db = join(top, 'run.db')
     const r = await fleet(['prepare', '--hosts', hostsFile, '--db', db, '--playbook', join(room, 'room.yaml')])
     expect(r.code, r.stdout + r.stderr).toBe(0)
-    expect(shippedPlaybookFiles(host)).toEqual(['room.yaml', 'scripts/hello.sh', 'templates/motd.conf'])
+    // And the playbook compiled by the dry run, beside it (what the host's agent loads).
+    expect(shippedPlaybookFiles(host)).toEqual(['room.yaml', 'room.yaml.compiled.json', 'scripts/hello.sh', 'templates/motd.conf'])
     // The listed script and the template were there for the steps to use.
     expect(readFileSync(join(host.home, 'room-work', 'hello.done'), 'utf8')).toBe('hello from the helper\n')
     expect(readFileSync(join(host.home, 'room-work', 'motd.conf'), 'utf8')).toMatch(/^Welcome to /)
@@ -153,14 +154,14 @@ describe('the bundle carries exactly what the playbook references', {timeout: 12
     expect(human.stdout).toMatch(/^Bundle [0-9a-f]{16}: \d+ files, \d+ bytes/m)
     expect(human.stdout).toMatch(/^Total: \d+ bytes/m)
     const listed = human.stdout.split('\n').filter((l) => /^\s+\d+\s/.test(l))
-    expect(listed.map((l) => l.trim().split(/\s+/).pop())).toEqual(['playbooks/room.yaml', 'playbooks/scripts/hello.sh', 'playbooks/templates/motd.conf', 'package.json)'])
+    expect(listed.map((l) => l.trim().split(/\s+/).pop())).toEqual(['playbooks/room.yaml', 'playbooks/room.yaml.compiled.json', 'playbooks/scripts/hello.sh', 'playbooks/templates/motd.conf', 'package.json)'])
     for (const never of ['id_ed25519', 'fleet.db', 'prepare.log', 'hosts.txt', 'other.yaml', 'unused.conf', 'unlisted.sh']) expect(listed.join('\n')).not.toContain(never)
 
     const json = await fleet(['prepare', '--dry-run', '--json', '--playbook', join(room, 'room.yaml')], {cwd})
     expect(json.code, json.stderr).toBe(0)
     const d = JSON.parse(json.stdout)
     expect(d).toMatchObject({dry_run: true, mode: 'run', playbook: {name: 'room'}, steps: 3, hosts: null})
-    const files = (d.bundle.files as Array<{path: string; bytes: number}>).filter((f) => f.path.startsWith('playbooks/'))
+    const files = (d.bundle.files as Array<{path: string; bytes: number}>).filter((f) => f.path.startsWith('playbooks/') && !f.path.endsWith('.compiled.json'))
     expect(files).toEqual(['room.yaml', 'scripts/hello.sh', 'templates/motd.conf'].map((rel) => ({path: `playbooks/${rel}`, bytes: size(rel)})))
     expect(d.bundle.files.some((f: {path: string}) => f.path === 'agent.mjs')).toBe(true)
     expect(d.bundle.bytes).toBe(d.bundle.files.reduce((n: number, f: {bytes: number}) => n + f.bytes, 0))

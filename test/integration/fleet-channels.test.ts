@@ -44,7 +44,7 @@ describe('session channels per host', () => {
     // The vars file arrived whole, 0600; the run kept the login's umask, not the file's 077.
     const [file, ...more] = readdirSync(join(h.home, '.fleet/vars'))
     expect(more).toEqual([])
-    expect(readFileSync(join(h.home, '.fleet/vars', file!), 'utf8')).toBe('token: s3cret-channels\n')
+    expect(JSON.parse(readFileSync(join(h.home, '.fleet/vars', file!), 'utf8'))).toEqual({token: 's3cret-channels'})
     expect(statSync(join(h.home, '.fleet/vars', file!)).mode & 0o777).toBe(0o600)
     expect(readFileSync(join(h.home, 'umask.txt'), 'utf8').trim()).not.toBe('0077')
     expect(readFileSync(join(h.home, 'token.sha'), 'utf8')).toContain(createHash('sha256').update('s3cret-channels\n').digest('hex'))

@@ -80,8 +80,10 @@ describe('fleet prepare over real SSH', {timeout: 300_000}, () => {
     const again = await fleet(['prepare', '--hosts', hostsFile, '--db', db, '--playbook', 'demo', '--vars', varsFile, '--json'])
     expect(again.code, again.stdout).toBe(0)
     expect(JSON.parse(again.stdout)).toMatchObject({ok: true, hosts: HOSTS})
-    const onHost = join(set.hosts[0].home, '.fleet/vars', `${createHash('sha256').update(varsText).digest('hex').slice(0, 16)}.yaml`)
-    expect(readFileSync(onHost, 'utf8')).toBe(varsText)
+    // The hosts get its values as JSON (the agent reads that without a YAML parser).
+    const varsJson = `${JSON.stringify({greeting: 'hello from fleet', api_token: SECRET})}\n`
+    const onHost = join(set.hosts[0].home, '.fleet/vars', `${createHash('sha256').update(varsJson).digest('hex').slice(0, 16)}.yaml`)
+    expect(readFileSync(onHost, 'utf8')).toBe(varsJson)
     expect(statSync(onHost).mode & 0o777).toBe(0o600)
     expect(readdirSync(join(set.hosts[0].home, '.fleet/vars'))).toEqual([basename(onHost)])
     for (const f of [db, `${db}-wal`]) if (existsSync(f)) expect(readFileSync(f).includes(SECRET)).toBe(false)
