@@ -42,6 +42,8 @@ export interface MethodRun {
   /** CPU of every process of the hosts' accounts (sshd sessions, shells, agents, steps). */
   hostCpuMs?: number
   hostByCommand?: Record<string, {ms: number; n: number}>
+  /** What MethodRunsOptions.counters counted over the run (e.g. a link's tx and rx bytes). */
+  counters?: Record<string, number>
 }
 
 export interface FanOutResult {
@@ -233,31 +235,48 @@ async function floor(set: LocalHostSet, f: Files): Promise<FanOutResult['floor']
   return {sequentialMs, perConnectionMs: sequentialMs / set.hosts.length, cores, floorMs: sequentialMs / cores}
 }
 
-export async function fanOutBench(opts: FanOutOptions): Promise<FanOutResult> {
+/** How the methods run on a set of hosts that is already up (see runMethods). */
+export interface MethodRunsOptions {
+  rounds: number
+  methods?: Method[]
+  /** Names the case in the log lines, e.g. "fan-out 50 hosts". */
+  label: string
+  log?: (line: string) => void
+  fleetArgs?: string[]
+  /** Measure the floor (N sequential `ssh host true`). Default true. */
+  floor?: boolean
+  /** Break the hosts' CPU down with process accounting (when accton is there). Default true. */
+  accounting?: boolean
+  /** Read right before and right after every run (e.g. a link's byte counters); the differences land in MethodRun.counters. */
+  counters?: () => Record<string, number>
+}
+
+/**
+ * The methods on `set`, interleaved round by round, every host wiped before every run
+ * and checked after it. Shared by the loopback fan-out and the WAN bench (bench/wan.ts).
+ */
+export async function runMethods(set: LocalHostSet, opts: MethodRunsOptions): Promise<FanOutResult> {
   const log = opts.log ?? (() => undefined)
   const methods = opts.methods ?? METHODS
-  const n = opts.hosts
-  log(`fan-out ${n} hosts: starting the loopback hosts`)
-  const set = await startLocalHosts({count: n, prefix: opts.prefix ?? 'fbx', maxSessions: 64, logLevel: 'ERROR', startTimeoutMs: 120_000})
-  let f: (Files & {bundleBytes: number}) | undefined
+  const n = set.hosts.length
+  const f = prepareFiles(set, n)
   try {
-    f = prepareFiles(set, n)
     const result: FanOutResult = {hosts: n, rounds: opts.rounds, times: {fleet: [], ansible: [], pssh: []}, runs: {fleet: [], ansible: [], pssh: []}, fleetRssKb: [], fleetEvents: 0, bundleBytes: f.bundleBytes}
     const acct = (opts.accounting ?? true) && accountingAvailable()
     const users = new Set(set.hosts.map((h) => h.user))
-    const files = f
     for (let round = 0; round < opts.rounds; round++) {
       for (const m of methods) {
         for (const h of set.hosts) resetHost(h)
         const once = async (): Promise<{ms: number; cpuMs: number}> => {
-          if (m === 'ansible') return runAnsible(files, round)
-          if (m === 'pssh') return runPssh(files, n)
-          const r = await runFleet(files, n, round, opts.fleetArgs ?? [], set)
+          if (m === 'ansible') return runAnsible(f, round)
+          if (m === 'pssh') return runPssh(f, n)
+          const r = await runFleet(f, n, round, opts.fleetArgs ?? [], set)
           result.fleetRssKb.push(r.rssKb)
           result.fleetEvents = r.events
           return r
         }
         const run: MethodRun = {ms: 0, controllerCpuMs: 0}
+        const before = opts.counters?.()
         if (acct) {
           const {result: r, procs} = await withAccounting(once)
           const host = cpuOf(procs, users)
@@ -266,20 +285,36 @@ export async function fanOutBench(opts: FanOutOptions): Promise<FanOutResult> {
           const r = await once()
           Object.assign(run, {ms: r.ms, controllerCpuMs: r.cpuMs})
         }
+        if (before) {
+          const after = opts.counters!()
+          run.counters = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - (before[k] ?? 0)]))
+        }
         for (const h of set.hosts) verifyHost(h, m)
         result.times[m].push(run.ms)
         result.runs[m].push(run)
-        log(`fan-out ${n} hosts, round ${round + 1}/${opts.rounds}: ${m} ${(run.ms / 1000).toFixed(2)} s (controller CPU ${(run.controllerCpuMs / 1000).toFixed(1)} s${run.hostCpuMs === undefined ? '' : `, hosts' CPU ${(run.hostCpuMs / 1000).toFixed(1)} s`})`)
+        const counted = run.counters ? `; ${Object.entries(run.counters).map(([k, v]) => `${k} ${v}`).join(', ')}` : ''
+        log(`${opts.label}, round ${round + 1}/${opts.rounds}: ${m} ${(run.ms / 1000).toFixed(2)} s (controller CPU ${(run.controllerCpuMs / 1000).toFixed(1)} s${run.hostCpuMs === undefined ? '' : `, hosts' CPU ${(run.hostCpuMs / 1000).toFixed(1)} s`}${counted})`)
       }
     }
     for (const h of set.hosts) resetHost(h)
     if (opts.floor ?? true) {
       result.floor = await floor(set, f)
-      log(`fan-out ${n} hosts: ${n} sequential ssh connections ${(result.floor!.sequentialMs / 1000).toFixed(2)} s`)
+      log(`${opts.label}: ${n} sequential ssh connections ${(result.floor!.sequentialMs / 1000).toFixed(2)} s`)
     }
     return result
   } finally {
+    rmSync(f.dir, {recursive: true, force: true})
+  }
+}
+
+export async function fanOutBench(opts: FanOutOptions): Promise<FanOutResult> {
+  const log = opts.log ?? (() => undefined)
+  const n = opts.hosts
+  log(`fan-out ${n} hosts: starting the loopback hosts`)
+  const set = await startLocalHosts({count: n, prefix: opts.prefix ?? 'fbx', maxSessions: 64, logLevel: 'ERROR', startTimeoutMs: 120_000})
+  try {
+    return await runMethods(set, {rounds: opts.rounds, methods: opts.methods, label: `fan-out ${n} hosts`, log, fleetArgs: opts.fleetArgs, floor: opts.floor, accounting: opts.accounting})
+  } finally {
     await set.stop()
-    if (f) rmSync(f.dir, {recursive: true, force: true})
   }
 }

@@ -15,6 +15,7 @@ import {median, sec, spread, versionOf} from './proc.js'
 import {storeBench, type StoreBenchResult} from './store-bench.js'
 import {dashboardBench, type DashboardBenchResult} from './dashboard-bench.js'
 import {roomCacheBench, type RoomCacheResult} from './room-cache-bench.js'
+import {wanBench, type WanResult} from './wan.js'
 
 export interface Row {
   /** Stable key: a row not measured this time keeps its last figures. */
@@ -33,7 +34,7 @@ export interface SuiteOptions {
   /** Fan-out sizes (hosts). Default: quick 5 and 20, full 50 and 200. */
   sizes?: number[]
   rounds?: number
-  /** Which benchmarks: fanout, status, ingest, agent, dashboard, cache (memory comes with fanout). Default all. */
+  /** Which benchmarks: fanout, status, ingest, agent, dashboard, cache, wan (memory comes with fanout). Default all. */
   only?: string[]
   /** Fan-out methods (default all three); fewer for quick iteration on one comparison. */
   methods?: Method[]
@@ -42,7 +43,7 @@ export interface SuiteOptions {
   log?: (line: string) => void
 }
 
-const TARGET = {ansible: 0.05, pssh: 0.5, status: 3, ingest: 100_000, paintMs: 1000, updateMs: 300, serverCpuPct: 5, cacheWall: 0.3, cacheWallAt: 30}
+const TARGET = {ansible: 0.05, pssh: 0.5, status: 3, ingest: 100_000, paintMs: 1000, updateMs: 300, serverCpuPct: 5, cacheWall: 0.3, cacheWallAt: 30, wanWall: 0.8}
 
 const f2 = (x: number) => x.toFixed(x < 0.1 ? 3 : 2)
 const spreadOf = (xs: number[]) => (xs.length > 1 ? ` (spread ${sec(spread(xs))})` : '')
@@ -185,6 +186,42 @@ export function roomCacheRows(results: RoomCacheResult[]): Row[] {
   })
 }
 
+/**
+ * The room behind a WAN link: fleet's wall time against the peer's (the ratio) and the bytes
+ * through the instructor's link (the figure). Against parallel-ssh (the issue's target):
+ * wall ≤ 0.8 × and no more bytes; against Ansible reported.
+ */
+export function wanRows(w: WanResult): Row[] {
+  const r = w.fan
+  const bytes = (m: Method) => median(r.runs[m].map((x) => (x.counters?.tx ?? 0) + (x.counters?.rx ?? 0)))
+  const delay = w.delay === 'netem' ? 'tc netem' : 'no netem in this kernel: tbf + a TUN delay line'
+  const out: Row[] = []
+  if (!r.times.fleet.length) return out
+  const fleet = median(r.times.fleet)
+  const fleetBytes = bytes('fleet')
+  for (const [m, label] of [
+    ['ansible', 'ansible-playbook'],
+    ['pssh', 'parallel-scp + parallel-ssh'],
+  ] as const) {
+    if (!r.times[m].length) continue
+    const peer = median(r.times[m])
+    const ratio = fleet / peer
+    const peerBytes = bytes(m)
+    const counts = m === 'pssh'
+    out.push({
+      key: `wan-${w.hosts}-${m}`,
+      name: `room behind a WAN link: ${w.hosts} hosts, ${w.mbit} Mbit/s each way + ${w.delayMs} ms each way (${delay}), demo playbook: fleet${w.fleetArgs.length ? ` ${w.fleetArgs.join(' ')}` : ''} vs ${label} (${w.rounds} round${w.rounds > 1 ? 's' : ''})`,
+      fleet: `${sec(fleet)}${spreadOf(r.times.fleet)}`,
+      peer: `${sec(peer)}${spreadOf(r.times[m])}`,
+      ratio: f2(ratio),
+      figure: `link bytes (tx + rx) ${mb(fleetBytes)} vs ${mb(peerBytes)} (${f2(fleetBytes / peerBytes)}); round trip ${w.rttMs.toFixed(0)} ms`,
+      target: counts ? `wall ≤ ${TARGET.wanWall} ×, bytes ≤ peer` : '(report)',
+      met: counts ? ratio <= TARGET.wanWall && fleetBytes <= peerBytes : null,
+    })
+  }
+  return out
+}
+
 export function rowLine(r: Row): string {
   return `| ${r.name} | ${r.fleet} | ${r.peer} | ${r.ratio} | ${r.figure} | ${r.target} | ${r.met === null ? '—' : r.met ? 'yes' : '**no**'} |`
 }
@@ -264,6 +301,17 @@ export async function runSuite(opts: SuiteOptions): Promise<{rows: Row[]; table:
     rows.push(...roomCacheRows(c))
     done()
   }
+  if (want('wan')) {
+    ensurePeers({install: true})
+    const wan: WanResult[] = []
+    for (const n of opts.quick ? [5] : [50]) {
+      const w = await wanBench({hosts: n, rounds, delayMs: 60, mbit: 20, methods: opts.methods, log})
+      wan.push(w)
+      results.wan = wan
+      rows.push(...wanRows(w))
+      done()
+    }
+  }
   for (const n of sizes.slice(1)) await fanOut(n)
   const table = [HEADER, ...rows.map(rowLine)].join('\n')
   return {rows, table, results}
@@ -274,7 +322,7 @@ export function writeBenchmarks(rows: Row[], file = join(packageRoot(), 'BENCHMA
   const doc = readFileSync(file, 'utf8')
   const before = previousRows(doc)
   const stampOld = doc.slice(doc.indexOf(BEGIN), doc.indexOf(END)).match(/Measured (\d{4}-\d{2}-\d{2})/)?.[1] ?? 'earlier'
-  const order = ['agent', 'agent-startup', 'fanout-50-ansible', 'fanout-50-pssh', 'fanout-200-ansible', 'fanout-200-pssh', 'memory', 'status', 'status-json', 'ingest', 'dashboard-snapshot', 'dashboard-update', 'dashboard-cpu', 'room-cache-8', 'room-cache-30']
+  const order = ['agent', 'agent-startup', 'fanout-50-ansible', 'fanout-50-pssh', 'fanout-200-ansible', 'fanout-200-pssh', 'memory', 'status', 'status-json', 'ingest', 'dashboard-snapshot', 'dashboard-update', 'dashboard-cpu', 'room-cache-8', 'room-cache-30', 'wan-50-ansible', 'wan-50-pssh']
   const lines = new Map<string, string>()
   for (const [k, line] of before) lines.set(k, line.includes('(measured ') ? line : line.replace(/^\| ([^|]*?) \|/, `| $1 (measured ${stampOld}) |`))
   for (const r of rows) lines.set(r.key, `${rowLine(r)} <!-- key:${r.key} -->`)

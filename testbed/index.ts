@@ -11,7 +11,8 @@
  *   one file in /etc/sudoers.d per set;
  * - address 127.B.X.Y port `port` (default 2022): B = 77 + slot (one slot per set
  *   running at the same time on this machine), X.Y = host index (254 per X), so a
- *   set scales to 65,024 hosts and every host has the same port;
+ *   set scales to 65,024 hosts and every host has the same port; or, with `netns`,
+ *   the caller's addresses inside a network namespace of its own (bench/wan.ts);
  * - per host directory under `baseDir`: sshd_config, ed25519 host key, pid file, log;
  * - one client key pair for the whole set (or one per host), in `baseDir/client/`.
  *

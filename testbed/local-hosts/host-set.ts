@@ -44,6 +44,8 @@ export class LocalHostSetImpl implements LocalHostSet {
     private readonly stateDir: string,
     private readonly sshdPath: string,
     private readonly sshdArgs: string[],
+    /** Command prefix the sshds run under (entering a network namespace), or none. */
+    private readonly wrap: string[] = [],
   ) {
     liveSets.add(this)
     installExitHook()
@@ -87,7 +89,9 @@ export class LocalHostSetImpl implements LocalHostSet {
       const fd = openSync(h.logFile, 'a', 0o600)
       let child: ChildProcess
       try {
-        child = spawn(this.sshdPath, ['-D', '-e', '-f', h.configFile, ...this.sshdArgs], {
+        // The wrapper (nsenter) execs sshd in place: the pid is the listener's.
+        const argv = [...this.wrap, this.sshdPath, '-D', '-e', '-f', h.configFile, ...this.sshdArgs]
+        child = spawn(argv[0], argv.slice(1), {
           stdio: ['ignore', fd, fd],
           env: {PATH: '/usr/sbin:/usr/bin:/sbin:/bin', LANG: 'C'},
         })
@@ -110,7 +114,7 @@ export class LocalHostSetImpl implements LocalHostSet {
       started.push(h)
     }
     this.saveState()
-    await waitListening(started, exited, timeoutMs)
+    await waitListening(started, exited, timeoutMs, this.wrap.length > 0)
   }
 
   sessionPids(hostRef: LocalHost | number): number[] {

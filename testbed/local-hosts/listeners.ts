@@ -19,9 +19,9 @@ function procNetHex(address: string, port: number): string {
   return `${a}:${port.toString(16).padStart(4, '0').toUpperCase()}`
 }
 
-/** Every address:port in LISTEN state, in /proc/net/tcp's notation. */
-async function listening(): Promise<Set<string>> {
-  const text = await readFile('/proc/net/tcp', 'utf8')
+/** Every address:port in LISTEN state in `file` (a /proc/…/net/tcp), in its notation; none when it is gone. */
+async function listening(file: string): Promise<Set<string>> {
+  const text = await readFile(file, 'utf8').catch(() => '')
   const out = new Set<string>()
   for (const line of text.split('\n').slice(1)) {
     const f = line.trim().split(/\s+/)
@@ -41,14 +41,17 @@ function logTail(file: string): string {
 
 /**
  * Resolve once every host in `hosts` listens. `exited` is filled (by host index, with
- * the exit code) as listeners exit, while this waits.
+ * the exit code) as listeners exit, while this waits. `ownNetns`: the listeners run in
+ * another network namespace, so each host's table is read through its sshd's pid
+ * (/proc/PID/net/tcp is the table of that process's namespace).
  */
-export async function waitListening(hosts: LocalHost[], exited: ReadonlyMap<number, number | null>, timeoutMs: number): Promise<void> {
+export async function waitListening(hosts: LocalHost[], exited: ReadonlyMap<number, number | null>, timeoutMs: number, ownNetns = false): Promise<void> {
   const pending = new Map(hosts.map((h) => [procNetHex(h.address, h.port), h] as const))
   const deadline = Date.now() + timeoutMs
   while (pending.size > 0) {
-    const up = await listening()
+    const root = ownNetns ? undefined : await listening('/proc/net/tcp')
     for (const [key, h] of pending) {
+      const up = root ?? (await listening(`/proc/${h.sshdPid}/net/tcp`))
       if (up.has(key)) pending.delete(key)
       else if (exited.has(h.index)) {
         throw new Error(`sshd for ${h.name} (${h.address}:${h.port}) exited with code ${exited.get(h.index)} before listening: ${logTail(h.logFile)}`)

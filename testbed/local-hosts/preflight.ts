@@ -22,6 +22,16 @@ export function checkOptions(count: number, prefix: string, port: number): numbe
   return width
 }
 
+/** A network namespace to run the sshds in: it exists, nsenter is there, one address per host. Returns the command prefix that enters it. */
+export function checkNetns(netns: {name: string; addresses: string[]}, count: number): string[] {
+  const path = `/run/netns/${netns.name}`
+  if (!/^[\w.-]+$/.test(netns.name) || !existsSync(path)) throw new UserError(`local hosts: network namespace "${netns.name}" does not exist (no ${path}); make it first with: ip netns add ${netns.name}`)
+  if (netns.addresses.length < count) throw new UserError(`local hosts: ${count} hosts in network namespace "${netns.name}" need ${count} addresses, got ${netns.addresses.length}`)
+  const nsenter = systemTool('nsenter')
+  if (!nsenter) throw new UserError('nsenter was not found: local hosts in a network namespace start their sshds through it. Install it with: apt-get install util-linux')
+  return [nsenter, `--net=${path}`]
+}
+
 /** Root, the sshd binary and (when the accounts get sudo) sudo and visudo. */
 export function preflight(sshd: string, sudo: boolean): void {
   if (process.getuid?.() !== 0) {

@@ -13,7 +13,7 @@ import {ensureAccounts, type Account} from '../machine/users.js'
 import {DEFAULT_PORT, localHostAddress} from './addresses.js'
 import {writeClientKeys, writeHostFiles} from './host-files.js'
 import {LocalHostSetImpl} from './host-set.js'
-import {checkOptions, preflight} from './preflight.js'
+import {checkNetns, checkOptions, preflight} from './preflight.js'
 import {claimSlot} from './run-state.js'
 import {checkSshdConfig, hasPerSourcePenalties, sshdConfig} from './sshd-config.js'
 import {installSudoers, sudoersFileFor} from './sudoers.js'
@@ -35,6 +35,7 @@ export async function startLocalHosts(opts: LocalHostsOptions): Promise<LocalHos
   const {count} = opts
   const width = checkOptions(count, prefix, port)
   preflight(sshdPath, useSudo)
+  const wrap = opts.netns ? checkNetns(opts.netns, count) : []
 
   const {stateDir, slot, release} = claimSlot(prefix)
   let baseDir: string
@@ -52,7 +53,7 @@ export async function startLocalHosts(opts: LocalHostsOptions): Promise<LocalHos
     release()
     throw err
   }
-  const set = new LocalHostSetImpl(prefix, baseDir, ownsBaseDir, slot, stateDir, sshdPath, opts.sshdArgs ?? [])
+  const set = new LocalHostSetImpl(prefix, baseDir, ownsBaseDir, slot, stateDir, sshdPath, opts.sshdArgs ?? [], wrap)
 
   try {
     const homeRoot = opts.homeRoot ?? DEFAULT_HOME_ROOT
@@ -77,7 +78,7 @@ export async function startLocalHosts(opts: LocalHostsOptions): Promise<LocalHos
     for (const s of specs) {
       const acc = accounts.get(s.user)!
       const dir = join(baseDir, s.name)
-      const address = localHostAddress(slot, s.index)
+      const address = opts.netns ? opts.netns.addresses[s.index - 1] : localHostAddress(slot, s.index)
       set.hosts.push({
         index: s.index,
         name: s.name,

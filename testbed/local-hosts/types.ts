@@ -31,6 +31,12 @@ export interface LocalHostsOptions {
   sudo?: boolean
   /** More sshd command-line arguments, e.g. ['-o', 'LogLevel=DEBUG3']. */
   sshdArgs?: string[]
+  /**
+   * Run every sshd inside this network namespace (`nsenter --net=/run/netns/NAME`), host k
+   * at `addresses[k - 1]` instead of the set's loopback block. The namespace, its links and
+   * the addresses on them are the caller's: made before the start, removed after stop().
+   */
+  netns?: {name: string; addresses: string[]}
 }
 
 export interface LocalHost {
