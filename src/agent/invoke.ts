@@ -15,6 +15,7 @@ import {scopeFor} from '../playbook/prepare.js'
 import {renderText} from '../playbook/render.js'
 import {withEngines} from '../playbook/engines.js'
 import {compilePlaybook} from '../playbook/load.js'
+import type {CompiledPlaybook} from '../playbook/types.js'
 
 type Print = (text: string) => void
 
@@ -38,9 +39,11 @@ export async function runInForeground(req: RunRequest, opts: ForegroundOptions, 
   try {
     prepared = await withEngines(() => prepareRun(req))
     if (opts.dryRun) {
-      // The plan renders the playbook's log paths and artifact URLs too: load what they need first.
+      // The plan renders the playbook's log paths and artifact URLs and compiles the playbook
+      // (from its YAML, whatever lies beside it): what they need is loaded here.
       await withEngines(() => [renderedLogs(prepared), renderedArtifacts(prepared)])
-      printPlan(prepared, opts.json, print)
+      const compiled = opts.json ? await withEngines(() => compilePlaybook(req.playbookPath)) : undefined
+      printPlan(prepared, compiled, print)
       return 0
     }
     checkSudo(prepared)
@@ -161,7 +164,8 @@ function renderedArtifacts(p: PreparedRun): PlanAnswerArtifact[] {
   return p.playbook.artifacts.map((a) => ({...a, url: url(a.var), ...(a.checksum_var ? {checksum_url: url(a.checksum_var)} : {})}))
 }
 
-function printPlan(p: PreparedRun, json: boolean, print: Print): void {
+/** The plan: as JSON (the PlanAnswer, with the compiled playbook) when `compiled` is given, else as text. */
+function printPlan(p: PreparedRun, compiled: CompiledPlaybook | undefined, print: Print): void {
   const secrets = p.playbook.secretValues
   const steps = p.steps.map((s, i): PlanAnswerStep => ({
     index: i + 1,
@@ -177,9 +181,8 @@ function printPlan(p: PreparedRun, json: boolean, print: Print): void {
     wait_for: s.wait_for,
     reboot: s.reboot,
   }))
-  if (json) {
-    const compiled = compilePlaybook(p.req.playbookPath) as unknown as Record<string, unknown>
-    const answer: PlanAnswer = {playbook: p.playbook.name, mode: p.req.mode, facts: p.facts, logs: renderedLogs(p), files: p.playbook.bundleFiles, artifacts: renderedArtifacts(p), steps, compiled}
+  if (compiled) {
+    const answer: PlanAnswer = {playbook: p.playbook.name, mode: p.req.mode, facts: p.facts, logs: renderedLogs(p), files: p.playbook.bundleFiles, artifacts: renderedArtifacts(p), steps, compiled: compiled as unknown as Record<string, unknown>}
     print(JSON.stringify(answer) + '\n')
     return
   }

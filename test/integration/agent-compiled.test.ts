@@ -43,6 +43,10 @@ describe('the compiled playbook beside the playbook', () => {
       return readFileSync(join(home, 'said.txt'), 'utf8').trim()
     }
     expect(await run(1)).toBe('from-compiled')
+    // The dry run (fleet's, on the instructor's side) compiles from the YAML, whatever lies beside it.
+    const again = await agent(['run', '--dry-run', '--json', '-p', pb, '--vars', vars, '--state-dir', join(home, 's0')], {home})
+    expect(again.code, again.stderr).toBe(0)
+    expect(JSON.parse(again.stdout).compiled.steps[0].run).toContain('{{ word }}')
     expect(readFileSync(join(home, 't.conf'), 'utf8')).toBe('v1 yaml\n')
     // A template changed since: the hash is not the compiled one's, so the YAML is read.
     writeFileSync(join(home, 't.conf'), 'v2 {{ word }}\n')
