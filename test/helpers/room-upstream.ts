@@ -1,9 +1,10 @@
 /** What the room cache's system tests share: a command as a host's user, and the root-only "upstream" git repository. */
 import {spawn, spawnSync} from 'node:child_process'
 import {randomBytes} from 'node:crypto'
-import {mkdirSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import type {Server} from 'node:http'
 import {join} from 'node:path'
-import type {LocalHost} from '../../testbed/index.js'
+import type {LocalHost, LocalHostSet} from '../../testbed/index.js'
 
 /** Run a command, resolve with its exit code and output (never rejects). */
 export function run(cmd: string, args: string[], opts: {cwd?: string; timeoutMs?: number} = {}): Promise<{code: number | null; stdout: string; stderr: string}> {
@@ -47,4 +48,17 @@ export function upstreamRepo(dir: string, commits: number): {path: string; head:
   git(['clone', '-q', '--bare', seed, path])
   rmSync(seed, {recursive: true, force: true})
   return {path, head: git(['rev-parse', 'HEAD'], path)}
+}
+
+/**
+ * The end of a room cache test: the hosts stopped, the local upstream closed, and the cache's
+ * file systems under WORK unmounted (a failed cleanup may leave them) before DIR is removed.
+ */
+export async function tearDownRoom(parts: {set?: LocalHostSet; upstream?: Server; dir: string; work: string}): Promise<void> {
+  await parts.set?.stop()
+  const up = parts.upstream
+  await new Promise<void>((r) => (up ? up.close(() => r()) : r()))
+  if (!parts.dir) return
+  for (const m of readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(` ${parts.work}/`))) spawnSync('umount', [m.split(' ')[1]!])
+  rmSync(parts.dir, {recursive: true, force: true})
 }

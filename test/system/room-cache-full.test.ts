@@ -19,7 +19,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {startLocalHosts, type LocalHost, type LocalHostSet} from '../../testbed/index.js'
 import {requireBinary} from '../../testbed/libvirt/libvirt-daemon.js'
 import {fleet} from '../helpers/fleet-cli.js'
-import {asUser} from '../helpers/room-upstream.js'
+import {asUser, tearDownRoom} from '../helpers/room-upstream.js'
 
 const skip = process.platform !== 'linux' || process.env.FLEET_SKIP_SYSTEM === '1'
 const APT_PORT = 3145
@@ -89,12 +89,7 @@ describe.skipIf(skip)('the room cache with full disks: right or refused, never t
     try {
       if (prepared && existsSync(work)) await fleet(['cleanup', '--hosts', hostsFile, '--db', db, '--playbook', 'cache', '--vars', vars, '--connect-timeout', '60'])
     } finally {
-      await set?.stop()
-      await new Promise<void>((r) => (upstream ? upstream.close(() => r()) : r()))
-      if (dir) {
-        for (const m of readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(` ${work}/`))) spawnSync('umount', [m.split(' ')[1]!])
-        rmSync(dir, {recursive: true, force: true})
-      }
+      await tearDownRoom({set, upstream, dir, work})
     }
   })
 

@@ -21,7 +21,7 @@
  */
 import {spawnSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
-import {chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, writeFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -32,7 +32,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {startLocalHosts, type LocalHost, type LocalHostSet} from '../../testbed/index.js'
 import {requireBinary} from '../../testbed/libvirt/libvirt-daemon.js'
 import {fleet} from '../helpers/fleet-cli.js'
-import {asUser, upstreamRepo as repoOf} from '../helpers/room-upstream.js'
+import {asUser, upstreamRepo as repoOf, tearDownRoom} from '../helpers/room-upstream.js'
 import {liveWith, processesWith, sleep} from '../helpers/processes.js'
 
 const skip = process.platform !== 'linux' || process.env.FLEET_SKIP_SYSTEM === '1'
@@ -166,13 +166,7 @@ describe.skipIf(skip)('the room cache: cache.yaml on one host, 8 hosts fetching 
         }
       }
     } finally {
-      await set?.stop()
-      await new Promise<void>((r) => (upstream ? upstream.close(() => r()) : r()))
-      if (dir) {
-        const mounts = readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(` ${work}/`))
-        for (const m of mounts) spawnSync('umount', [m.split(' ')[1]!])
-        rmSync(dir, {recursive: true, force: true})
-      }
+      await tearDownRoom({set, upstream, dir, work})
     }
   })
 

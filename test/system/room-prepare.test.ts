@@ -22,7 +22,7 @@
  */
 import {spawnSync} from 'node:child_process'
 import {createHash, randomBytes} from 'node:crypto'
-import {chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {tmpdir} from 'node:os'
@@ -33,7 +33,7 @@ import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {startLocalHosts, type LocalHost, type LocalHostSet} from '../../testbed/index.js'
 import {requireBinary} from '../../testbed/libvirt/libvirt-daemon.js'
 import {fleet, hostJournals} from '../helpers/fleet-cli.js'
-import {asUser, upstreamRepo} from '../helpers/room-upstream.js'
+import {asUser, upstreamRepo, tearDownRoom} from '../helpers/room-upstream.js'
 import {eventually, liveWith, processesWith, sleep} from '../helpers/processes.js'
 
 const skip = process.platform !== 'linux' || process.env.FLEET_SKIP_SYSTEM === '1'
@@ -164,12 +164,7 @@ steps:
         }
       }
     } finally {
-      await set?.stop()
-      await new Promise<void>((r) => (upstream ? upstream.close(() => r()) : r()))
-      if (dir) {
-        for (const m of readFileSync('/proc/mounts', 'utf8').split('\n').filter((l) => l.includes(` ${work}/`))) spawnSync('umount', [m.split(' ')[1]!])
-        rmSync(dir, {recursive: true, force: true})
-      }
+      await tearDownRoom({set, upstream, dir, work})
     }
   })
 
