@@ -38,6 +38,7 @@ export async function runRoom(req: RoomRequest, listeners?: ListenersFor): Promi
   const hosts = await resolveHosts(req, checked.hostsInput!)
   const cacheHost = hosts.find((h) => h.role === 'cache')
   if (!cacheHost) {
+    if (req.rewarm) throw new UserError(`${checked.hostsInput!.label} names no cache host: mark one with role=cache (fleet_role=cache in an Ansible inventory).`)
     if (req.cacheVars) throw new UserError(`--cache-vars: ${checked.hostsInput!.label} names no cache host (role=cache), so there is no room cache to give them to.`)
     return runChecked(req, checked, hosts, listeners)
   }

@@ -45,9 +45,18 @@ describe('fleet: flag and --db errors change nothing', () => {
     expect(port.stderr).toBe('Error: --cache-vars: field "http_port": "eighty" is not a port (1-65535).\n')
     expect(existsSync(db)).toBe(false)
     writeFileSync(hosts, 'ubuntu@192.0.2.10 name=a\n')
-    const status = await fleet(['cache', 'status', '-H', hosts, '--db', db])
-    expect(status.code).toBe(2)
-    expect(status.stderr).toBe(`Error: ${hosts} names no cache host: mark one with role=cache (fleet_role=cache in an Ansible inventory).\n`)
+    // Neither cache command does anything to a room without a cache host (warm would otherwise prepare it).
+    for (const sub of ['status', 'warm']) {
+      const r = await fleet(['cache', sub, '-H', hosts, '--db', db, '-p', 'demo'].slice(0, sub === 'status' ? 6 : 8))
+      expect(r.code, sub).toBe(2)
+      expect(r.stderr, sub).toBe(`Error: ${hosts} names no cache host: mark one with role=cache (fleet_role=cache in an Ansible inventory).\n`)
+    }
+    expect(existsSync(db)).toBe(false)
+    // A cache host nobody answers at: one sentence, not a stack trace.
+    writeFileSync(hosts, 'ubuntu@127.0.0.1:1 name=cache role=cache\n')
+    const down = await fleet(['cache', 'status', '-H', hosts, '--db', db, '--connect-timeout', '5'])
+    expect(down.code).toBe(1)
+    expect(down.stderr).toMatch(/^Error: cache: the cache host cannot be reached: [^\n]+\n$/)
   })
 
   it('a --db that is not a database is named, and left as it was', async () => {
