@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/command-kit/base-command.js'
-import {hostsFlags, hostsOrTargetsFlag, hostsRequest, ssmFlags} from '../../src/command-kit/fleet-flags.js'
+import {hostsFlags, hostsOrTargetsFlag, hostsRequest, reachFlags} from '../../src/command-kit/fleet-flags.js'
 import {collectLogs} from '../../src/logs/collect.js'
 import {hostLine, summaryText} from '../../src/logs/report.js'
 
@@ -21,12 +21,7 @@ Exit code 0 when every host's logs were collected, 1 otherwise (unreachable host
   ]
   static flags = {
     hosts: hostsOrTargetsFlag,
-    ...ssmFlags,
-    user: hostsFlags.user,
-    identity: hostsFlags.identity,
-    port: hostsFlags.port,
-    'known-hosts': hostsFlags['known-hosts'],
-    db: hostsFlags.db,
+    ...reachFlags,
     vars: Flags.string({description: "The vars file whose secret values are redacted from the collected files [default: the one the last prepare used]."}),
     out: Flags.string({char: 'o', description: 'The folder to write, one sub-folder per host [default: ./fleet-logs/TIMESTAMP].'}),
     host: Flags.string({description: 'Only these hosts (comma-separated names from the hosts file).'}),

@@ -40,6 +40,16 @@ export const ssmFlags = {
   profile: Flags.string({description: 'AWS profile for credentials and region [default: AWS_PROFILE, else "default"].'}),
 }
 
+/** How to reach the hosts of --hosts, for commands that read from hosts rather than provision them (collect-logs, cache status). */
+export const reachFlags = {
+  ...ssmFlags,
+  user: hostsFlags.user,
+  identity: hostsFlags.identity,
+  port: hostsFlags.port,
+  'known-hosts': hostsFlags['known-hosts'],
+  db: hostsFlags.db,
+}
+
 /** --hosts, or --transport ssm --targets instead of it (collect-logs). */
 export const hostsOrTargetsFlag = Flags.string({char: 'H', description: `${hostsFlags.hosts.description} Not needed with --transport ssm --targets.`})
 

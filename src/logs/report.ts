@@ -1,16 +1,5 @@
+import {formatBytes} from '../ui/bytes.js'
 import type {CollectSummary, HostLogs} from './collect.js'
-
-export function formatBytes(n: number): string {
-  if (n < 1024) return `${n} B`
-  const units = ['kB', 'MB', 'GB', 'TB']
-  let v = n / 1024
-  let i = 0
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024
-    i++
-  }
-  return `${v < 10 ? v.toFixed(1) : Math.round(v)} ${units[i]}`
-}
 
 /** One line per host, printed as it finishes. */
 export function hostLine(h: HostLogs, nameWidth = 0): string {

@@ -190,18 +190,17 @@ function uploadOf(data: Buffer): VarsUpload {
  * any vars file (in a private temporary file, removed at once: it may hold secrets).
  */
 function withOverlay(req: FleetRunRequest, playbook: string, steps: StepSelection, overlay: Record<string, unknown>): {plan: LocalPlan; vars: VarsUpload} {
-  let base: Record<string, unknown> | null = null
-  if (req.vars) {
-    // The vars file alone first: a mistake in it gets the agent's sentence with its own line.
-    validateLocally({mode: req.mode, playbook, vars: req.vars, steps})
-    base = parseYaml(readFileSync(req.vars, 'utf8')) as Record<string, unknown> | null
-  }
-  const data = varsJson({...(base ?? {}), ...overlay})
   const dir = mkdtempSync(join(tmpdir(), 'fleet-vars-'))
   try {
+    const base = req.vars ? (parseYaml(readFileSync(req.vars, 'utf8')) as Record<string, unknown> | null) : null
+    const data = varsJson({...(base ?? {}), ...overlay})
     const file = join(dir, 'vars.yaml')
     writeFileSync(file, data, {mode: 0o600})
     return {plan: validateLocally({mode: req.mode, playbook, vars: file, steps}), vars: uploadOf(data)}
+  } catch (e) {
+    // A mistake in the vars file gets the agent's sentence with the file's own line (one dry run more, only then).
+    if (req.vars) validateLocally({mode: req.mode, playbook, vars: req.vars, steps})
+    throw e
   } finally {
     rmSync(dir, {recursive: true, force: true})
   }

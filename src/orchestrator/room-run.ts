@@ -48,7 +48,6 @@ export async function runRoom(req: RoomRequest, listeners?: ListenersFor): Promi
 }
 
 interface RoomInputs {
-  plan: CachePlan
   cache: CheckedInputs
   cacheReq: FleetRunRequest
   client: CheckedInputs
@@ -76,7 +75,7 @@ function roomCacheInputs(req: RoomRequest, checked: CheckedInputs, cacheHost: Ho
   const cacheReq: FleetRunRequest = {...req, ...own, playbook: cachePath, varsOverlay: {...vars.cache, ...plan.cacheVars, ...rewarm}, ...(req.rewarm ? {steps: 'git-warm,warm'} : {})}
   const clientReq: FleetRunRequest = {...req, ...own, onlyHosts: req.onlyHosts, playbook: clientPath, varsOverlay: {...vars.client, ...plan.clientVars}}
   const mainReq: FleetRunRequest = {...req, varsOverlay: plan.overlay}
-  return {plan, cacheReq, cache: checkInputs(cacheReq), clientReq, client: checkInputs(clientReq), mainReq, main: checkInputs(mainReq)}
+  return {cacheReq, cache: checkInputs(cacheReq), clientReq, client: checkInputs(clientReq), mainReq, main: checkInputs(mainReq)}
 }
 
 async function prepareRoom(req: RoomRequest, room: RoomInputs, cacheHost: HostSpec, others: HostSpec[], listeners?: ListenersFor): Promise<RoomSummary> {
@@ -94,8 +93,7 @@ async function prepareRoom(req: RoomRequest, room: RoomInputs, cacheHost: HostSp
   }
   if (req.rewarm) return {...cached, cache}
   const pointed = await runChecked(room.clientReq, room.client, others, listeners)
-  const ready = new Set(others.map((h) => h.name).filter((n) => !pointed.failed.some((f) => f.name === n) && !pointed.notStarted.includes(n)))
-  const mainHosts = others.filter((h) => ready.has(h.name))
+  const mainHosts = endedOk(others, pointed)
   const main = await runChecked(room.mainReq, room.main, mainHosts, listeners)
   return combine(main, [{hosts: [cacheHost], summary: cached}, {hosts: others, summary: pointed}, {hosts: mainHosts, summary: main}], cache)
 }
@@ -103,12 +101,17 @@ async function prepareRoom(req: RoomRequest, room: RoomInputs, cacheHost: HostSp
 async function cleanupRoom(req: RoomRequest, room: RoomInputs, cacheHost: HostSpec, others: HostSpec[], listeners?: ListenersFor): Promise<RoomSummary> {
   const main = await runChecked(room.mainReq, room.main, others, listeners)
   // A host whose playbook could not be undone keeps its cache settings: its next attempt fetches through the cache too.
-  const undone = others.filter((h) => !main.failed.some((f) => f.name === h.name) && !main.notStarted.includes(h.name))
+  const undone = endedOk(others, main)
   const unpointed = await runChecked(room.clientReq, room.client, undone, listeners)
   const parts = [{hosts: others, summary: main}, {hosts: undone, summary: unpointed}]
   if (req.keepCache) return combine(main, parts)
   const cached = await runChecked(room.cacheReq, room.cache, [cacheHost], listeners)
   return combine(main, [...parts, {hosts: [cacheHost], summary: cached}], cacheState(cached, cacheHost))
+}
+
+/** The hosts of a run that ended ok: neither failed nor left unstarted. */
+function endedOk(hosts: HostSpec[], s: FleetRunSummary): HostSpec[] {
+  return hosts.filter((h) => !s.failed.some((f) => f.name === h.name) && !s.notStarted.includes(h.name))
 }
 
 function cacheState(s: FleetRunSummary, h: HostSpec): NonNullable<RoomSummary['cache']> {

@@ -6,9 +6,9 @@ import {shq} from '../shell/quote.js'
 
 /*
  * `fleet cache status`: the room cache's own figures, read on the cache host by
- * playbooks/cache/files/stats.sh from its servers' logs (one JSON line), then shown
- * per protocol: requests, answered from the cache, bytes sent to hosts, bytes
- * fetched upstream; and each cache's disk use against its cap ("full: not caching").
+ * playbooks/cache/files/stats.sh from its servers' logs (one JSON line): per protocol
+ * requests, answered from the cache, bytes sent to hosts, bytes fetched upstream; and
+ * each cache's disk use against its cap. Shown by src/ui/cache-status-view.ts.
  */
 
 const counts = z.object({requests: z.number(), hits: z.number(), bytes_served: z.number(), bytes_upstream: z.number()})
@@ -46,31 +46,4 @@ export function parseFigures(stdout: string): CacheFigures {
     throw new Error(`the cache host's figures are not JSON: ${line.slice(0, 200)}`)
   }
   return cacheFigures.parse(json)
-}
-
-const ratio = (part: number, whole: number) => (whole > 0 ? `${Math.round((100 * part) / whole)}%` : '-')
-
-export function formatBytes(n: number): string {
-  const units = ['B', 'KB', 'MB', 'GB', 'TB']
-  let v = n
-  let i = 0
-  while (v >= 1000 && i < units.length - 1) {
-    v /= 1000
-    i++
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`
-}
-
-/** Rows for the table: protocol, requests, from cache, hit ratio, to hosts, from upstream. */
-export function figureRows(f: CacheFigures): string[][] {
-  const row = (name: string, c: z.infer<typeof counts>) => [name, String(c.requests), String(c.hits), ratio(c.hits, c.requests), formatBytes(c.bytes_served), formatBytes(c.bytes_upstream)]
-  return [row('http (pip, images)', f.http), row('apt', f.apt), ['git', String(f.git.requests), '-', '-', '-', '-']]
-}
-
-/** One line per cache disk: used of cap, and whether it still takes new objects. */
-export function diskLines(f: CacheFigures): string[] {
-  return (['apt', 'http'] as const).map((k) => {
-    const d = f.disk[k]
-    return `${k} cache: ${formatBytes(d.used)} of ${formatBytes(d.cap)}${isFull(d) ? ' - full: not caching new objects (raise cache_max_gb in --cache-vars and prepare again)' : ''}`
-  })
 }

@@ -5,6 +5,7 @@ import {mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import type {Server} from 'node:http'
 import {join} from 'node:path'
 import type {LocalHost, LocalHostSet} from '../../testbed/index.js'
+import {processesWith} from './processes.js'
 
 /** Run a command, resolve with its exit code and output (never rejects). */
 export function run(cmd: string, args: string[], opts: {cwd?: string; timeoutMs?: number} = {}): Promise<{code: number | null; stdout: string; stderr: string}> {
@@ -51,10 +52,21 @@ export function upstreamRepo(dir: string, commits: number): {path: string; head:
 }
 
 /**
- * The end of a room cache test: the hosts stopped, the local upstream closed, and the cache's
- * file systems under WORK unmounted (a failed cleanup may leave them) before DIR is removed.
+ * The end of a room cache test: any server still running from WORK stopped, the hosts stopped,
+ * the local upstream closed, and the cache's file systems under WORK unmounted (a failed
+ * cleanup may leave them) before DIR is removed.
  */
 export async function tearDownRoom(parts: {set?: LocalHostSet; upstream?: Server; dir: string; work: string}): Promise<void> {
+  // A server the cache's cleanup did not stop (it failed, or never ran) still runs from WORK.
+  if (parts.work) {
+    for (const pid of processesWith(parts.work)) {
+      try {
+        process.kill(pid, 'SIGTERM')
+      } catch {
+        // gone
+      }
+    }
+  }
   await parts.set?.stop()
   const up = parts.upstream
   await new Promise<void>((r) => (up ? up.close(() => r()) : r()))

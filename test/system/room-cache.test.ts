@@ -158,13 +158,6 @@ describe.skipIf(skip)('the room cache: cache.yaml on one host, 8 hosts fetching 
   afterAll(async () => {
     try {
       if (prepared && existsSync(work)) await cleanup()
-      for (const pid of processesWith(work)) {
-        try {
-          process.kill(pid, 'SIGTERM')
-        } catch {
-          // gone
-        }
-      }
     } finally {
       await tearDownRoom({set, upstream, dir, work})
     }

@@ -34,7 +34,7 @@ import {startLocalHosts, type LocalHost, type LocalHostSet} from '../../testbed/
 import {requireBinary} from '../../testbed/libvirt/libvirt-daemon.js'
 import {fleet, hostJournals} from '../helpers/fleet-cli.js'
 import {asUser, upstreamRepo, tearDownRoom} from '../helpers/room-upstream.js'
-import {eventually, liveWith, processesWith, sleep} from '../helpers/processes.js'
+import {eventually, liveWith, sleep} from '../helpers/processes.js'
 
 const skip = process.platform !== 'linux' || process.env.FLEET_SKIP_SYSTEM === '1'
 const CLIENTS = 4
@@ -156,13 +156,6 @@ steps:
   afterAll(async () => {
     try {
       if (prepared && existsSync(work)) await fleet(['cleanup', ...args()])
-      for (const pid of processesWith(work)) {
-        try {
-          process.kill(pid, 'SIGTERM')
-        } catch {
-          // gone
-        }
-      }
     } finally {
       await tearDownRoom({set, upstream, dir, work})
     }

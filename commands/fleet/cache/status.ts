@@ -1,9 +1,8 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../../src/command-kit/base-command.js'
-import {hostsFlags, hostsRequest, ssmFlags} from '../../../src/command-kit/fleet-flags.js'
+import {hostsFlags, hostsRequest, reachFlags} from '../../../src/command-kit/fleet-flags.js'
 import {cacheStatus} from '../../../src/orchestrator/cache-status.js'
-import {diskLines, figureRows} from '../../../src/room-cache/status.js'
-import {columns} from '../../../src/ui/columns.js'
+import {cacheStatusText} from '../../../src/ui/cache-status-view.js'
 
 export default class CacheStatus extends BaseCommand {
   static summary = "What the room cache served: requests, hits and bytes per protocol, and its disk."
@@ -11,12 +10,7 @@ export default class CacheStatus extends BaseCommand {
   static examples = ['<%= config.bin %> cache status --hosts hosts.txt', '<%= config.bin %> cache status --hosts hosts.txt --json']
   static flags = {
     hosts: hostsFlags.hosts,
-    ...ssmFlags,
-    user: hostsFlags.user,
-    identity: hostsFlags.identity,
-    port: hostsFlags.port,
-    'known-hosts': hostsFlags['known-hosts'],
-    db: hostsFlags.db,
+    ...reachFlags,
     'cache-vars': Flags.string({description: 'The --cache-vars file prepare was given (where the cache keeps its files, its disk cap).'}),
     'connect-timeout': hostsFlags['connect-timeout'],
     json: Flags.boolean({description: 'Print {host, address, figures: {http, apt, git, disk}, full: {apt, http}} instead of a table.'}),
@@ -26,7 +20,6 @@ export default class CacheStatus extends BaseCommand {
     const {flags} = await this.parse(CacheStatus)
     const status = await cacheStatus({...hostsRequest(flags), db: flags.db, knownHosts: flags['known-hosts'], cacheVars: flags['cache-vars'], connectTimeoutMs: flags['connect-timeout'] * 1000})
     if (flags.json) return this.printJson(status)
-    const table = columns(['protocol', 'requests', 'from cache', 'hit ratio', 'to hosts', 'from upstream'], figureRows(status.figures))
-    process.stdout.write(`Room cache ${status.host} (${status.address})\n${table}\n${diskLines(status.figures).join('\n')}\n`)
+    process.stdout.write(cacheStatusText(status.host, status.address, status.figures))
   }
 }
