@@ -42,6 +42,8 @@ export interface MethodRun {
   /** CPU of every process of the hosts' accounts (sshd sessions, shells, agents, steps). */
   hostCpuMs?: number
   hostByCommand?: Record<string, {ms: number; n: number}>
+  /** The same for every other account's processes that ended during the run (root's sshd, the instructor's side). */
+  otherByCommand?: Record<string, {ms: number; n: number}>
   /** What MethodRunsOptions.counters counted over the run (e.g. a link's tx and rx bytes). */
   counters?: Record<string, number>
 }
@@ -280,7 +282,8 @@ export async function runMethods(set: LocalHostSet, opts: MethodRunsOptions): Pr
         if (acct) {
           const {result: r, procs} = await withAccounting(once)
           const host = cpuOf(procs, users)
-          Object.assign(run, {ms: r.ms, controllerCpuMs: r.cpuMs, hostCpuMs: host.totalMs, hostByCommand: Object.fromEntries(host.byCommand)})
+          const rest = cpuOf(procs, new Set(procs.map((p) => p.user).filter((u) => !users.has(u))))
+          Object.assign(run, {ms: r.ms, controllerCpuMs: r.cpuMs, hostCpuMs: host.totalMs, hostByCommand: Object.fromEntries(host.byCommand), otherByCommand: Object.fromEntries(rest.byCommand)})
         } else {
           const r = await once()
           Object.assign(run, {ms: r.ms, controllerCpuMs: r.cpuMs})

@@ -36,9 +36,9 @@ export interface WanOptions {
   mbit?: number
   methods?: Method[]
   /**
-   * Extra arguments for `fleet prepare`. Default ['--compress']: what its help says to use on a
-   * slow uplink, and what parallel-scp does unasked (`scp -C`); parallel-ssh's commands and
-   * Ansible go uncompressed, as they do by default.
+   * Extra arguments for `fleet prepare`. Default none: fleet sends the bundle gzipped anyway
+   * (compressed once for every host), as parallel-scp compresses unasked (`scp -C`, per host);
+   * parallel-ssh's commands and Ansible go uncompressed, as they do by default.
    */
   fleetArgs?: string[]
   /** Account prefix of the hosts. Default `fwn`. */
@@ -262,7 +262,7 @@ async function wanBenchLocked(opts: WanOptions): Promise<WanResult> {
   const n = opts.hosts
   const delayMs = opts.delayMs ?? 60
   const mbit = opts.mbit ?? 20
-  const fleetArgs = opts.fleetArgs ?? ['--compress']
+  const fleetArgs = opts.fleetArgs ?? []
   const leftovers = [rootLinkExists() && IF.root, nsExists(LINK_NS) && LINK_NS, nsExists(ROOM_NS) && ROOM_NS].filter(Boolean)
   if (leftovers.length) {
     log(`WAN: removing what an earlier run left: ${leftovers.join(', ')}`)

@@ -37,7 +37,7 @@ const chunks = {splitting: true, chunkNames: 'chunk-[hash]'}
 
 rmSync('dist/agent', {recursive: true, force: true})
 mkdirSync('dist/agent', {recursive: true})
-await build({
+const agentBuild = await build({
   ...esm,
   ...chunks,
   entryPoints: {agent: 'src/cli/agent-main.ts'},
@@ -50,6 +50,7 @@ await build({
   plugins: [zodEnglishOnly, lazyEngines],
   define,
   banner,
+  metafile: true,
 })
 writeFileSync(
   'dist/agent/package.json',
@@ -64,6 +65,25 @@ writeFileSync(
     2,
   ),
 )
+
+// What fleet ships to a host (dist/agent/host-files.json, read by src/orchestrator/bundle.ts):
+// the files reachable from agent.mjs without the chunks of oclif (help, bad flags, `redact`),
+// the YAML reader and the playbook schemas. A host runs the playbook fleet's dry run compiled,
+// with JSON vars, through the fast path: those chunks are three quarters of the agent's bytes
+// and never load there. The agent answers their absence with one sentence (agent-main.ts, engines.ts).
+const NOT_SHIPPED = ['src/cli/agent-oclif.ts', 'node_modules/yaml/dist/index.js', 'src/playbook/schema.ts']
+const outputs = Object.fromEntries(Object.entries(agentBuild.metafile.outputs).map(([out, o]) => [out.replace(/^dist\/agent\//, ''), o]))
+for (const e of NOT_SHIPPED) if (!Object.values(outputs).some((o) => o.entryPoint === e)) throw new Error(`build: ${e} is no chunk of its own in the agent's build; fix NOT_SHIPPED`)
+const shipped = new Set()
+const visit = (name) => {
+  const o = outputs[name]
+  if (!o || shipped.has(name) || NOT_SHIPPED.includes(o.entryPoint)) return
+  shipped.add(name)
+  for (const i of o.imports) if (!i.external) visit(i.path.replace(/^dist\/agent\//, ''))
+}
+visit('agent.mjs')
+const left = Object.keys(outputs).filter((n) => n.endsWith('.mjs') && !shipped.has(n))
+writeFileSync('dist/agent/host-files.json', JSON.stringify({files: [...shipped].sort(), notShipped: left.sort()}, null, 2) + '\n')
 
 // The fleet CLI runs here, beside node_modules: bundle only fleet's own code.
 rmSync('dist/fleet', {recursive: true, force: true})

@@ -1,8 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/command-kit/base-command.js'
 import {stateDirFlag, stateDirOf} from '../../src/command-kit/agent-flags.js'
-import {logPaths} from '../../src/agent/log-paths.js'
-import {UserError} from '../../src/errors/user-error.js'
+import {logPaths, printLogPaths} from '../../src/agent/log-paths.js'
 
 export default class AgentLogs extends BaseCommand {
   static summary = "Show where this host's logs are: the agent's state dir and the playbook's declared log paths."
@@ -21,15 +20,6 @@ With --json it prints {state_dir, playbook, vars, paths, error}; when the playbo
 
   async run(): Promise<void> {
     const {flags} = await this.parse(AgentLogs)
-    const info = logPaths({stateDir: stateDirOf(flags), playbook: flags.playbook, vars: flags.vars})
-    if (flags.json) {
-      this.printJson(info)
-      if (info.error) process.exitCode = 2
-      return
-    }
-    if (info.error) throw new UserError(info.error)
-    process.stdout.write(`state dir: ${info.state_dir}\n`)
-    if (info.playbook) process.stdout.write(`playbook: ${info.playbook}${info.vars ? ` (vars ${info.vars})` : ''}\n`)
-    for (const p of info.paths) process.stdout.write(`log path: ${p}\n`)
+    process.exitCode = printLogPaths(await logPaths({stateDir: stateDirOf(flags), playbook: flags.playbook, vars: flags.vars}), !!flags.json, (t) => process.stdout.write(t))
   }
 }

@@ -1,12 +1,13 @@
 /**
- * The agent's hot path without oclif: `run`, `start`, `follow`, `status` and
- * `undo` with plain, valid flags are parsed here (src/cli/fast-flags.ts) and run
+ * The agent's hot path without oclif: `run`, `start`, `follow`, `status`, `undo`
+ * and `logs` with plain, valid flags are parsed here (src/cli/fast-flags.ts) and run
  * at once. fleet starts the agent twice per host (start, the detached run), and
  * on a host oclif's start-up (loading and evaluating it, finding the package,
  * building the command) cost more CPU than the command's own work. The flag tables
  * are keyed by the agent's command-line contract (AgentFlags in
  * src/protocol/agent-cli.ts), so a flag renamed, added or dropped there fails to
  * compile here; a test holds them to the oclif commands' flags (commands/agent/*.ts).
+ * On a host this is the whole command line: fleet ships the agent without oclif (scripts/build.mjs).
  */
 import {resolve} from 'node:path'
 import type {RunRequest} from '../agent/run.js'
@@ -15,8 +16,8 @@ import {UserError} from '../errors/user-error.js'
 import type {AgentFlags, AgentSubcommand} from '../protocol/agent-cli.js'
 import {parseFast, type FlagSpec, type Values} from './fast-flags.js'
 
-/** The subcommands with a fast path (`logs` and `redact` always go to oclif). */
-type FastSubcommand = 'run' | 'start' | 'follow' | 'status' | 'undo'
+/** The subcommands with a fast path (`redact`, which fleet runs only here, always goes to oclif). */
+type FastSubcommand = 'run' | 'start' | 'follow' | 'status' | 'undo' | 'logs'
 
 /** The kind of flag a type in the contract is. */
 type KindOf<T> = NonNullable<T> extends boolean ? 'boolean' : NonNullable<T> extends number ? 'integer' : 'string'
@@ -35,6 +36,7 @@ const TABLES = {
   start: {playbook: PLAYBOOK, vars: STRING, 'state-dir': STATE_DIR, 'from-step': STRING, only: STRING, 'dry-run': BOOLEAN, json: BOOLEAN, 'detached-child': BOOLEAN, request: STRING, follow: BOOLEAN},
   follow: {run: STRING, from: {kind: 'integer'}, 'state-dir': STATE_DIR, 'no-wait': BOOLEAN},
   status: {run: STRING, 'state-dir': STATE_DIR, json: BOOLEAN},
+  logs: {playbook: {kind: 'string', char: 'p'}, vars: STRING, 'state-dir': STATE_DIR, json: BOOLEAN},
   undo: {playbook: PLAYBOOK, vars: STRING, 'state-dir': STATE_DIR, 'to-step': STRING, 'dry-run': BOOLEAN, json: BOOLEAN, detach: BOOLEAN, 'detached-child': BOOLEAN, request: STRING},
 } satisfies {[S in FastSubcommand]: FlagTable<S>}
 
@@ -91,6 +93,11 @@ async function dispatch(command: FastSubcommand, values: Values): Promise<number
       const run = f.run ?? lastRunId(state)
       if (!run) throw new UserError(`No run has been started in ${state.root} yet.`, 2)
       return exitCodeFor(await followJournal(state, run, f.from ?? 0, (line) => process.stdout.write(line + '\n'), {once: !!f['no-wait']}))
+    }
+    case 'logs': {
+      const f = flagsOf<'logs'>(values)
+      const {logPaths, printLogPaths} = await import('../agent/log-paths.js')
+      return printLogPaths(await logPaths({stateDir: stateDirOf(f), playbook: f.playbook, vars: f.vars}), !!f.json, print)
     }
     case 'status': {
       const f = flagsOf<'status'>(values)

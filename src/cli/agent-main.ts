@@ -28,7 +28,11 @@ export let COMMANDS: (typeof import('./agent-commands.js'))['COMMANDS'] | undefi
 
 runCli(import.meta.url, runFast, async () => {
   // The fast path loads the playbook's libraries as a run needs them; oclif's commands have them all first.
-  const [oclif] = await Promise.all([import('./agent-oclif.js'), import('../playbook/engines.js').then((e) => e.loadAllEngines())])
+  const oclif = await import('./agent-oclif.js').catch(async (e: unknown) => {
+    const {isShippedWithout, withoutFullCli} = await import('../agent/shipped-agent.js')
+    throw isShippedWithout(e) ? withoutFullCli() : e
+  })
+  await (await import('../playbook/engines.js')).loadAllEngines()
   COMMANDS = oclif.COMMANDS
   return oclif
 })

@@ -1,3 +1,5 @@
+import {UserError} from '../errors/user-error.js'
+
 /**
  * An entry point's main: the command's fast path (no oclif) when it takes the
  * arguments, else oclif, loaded only then. `loadOclif` must also set the entry's
@@ -10,7 +12,8 @@ export function runCli(url: string, fast: (argv: string[]) => Promise<boolean>, 
     await (await loadOclif()).runOclif(url)
   }
   main().catch((e: Error & {oclif?: {exit?: number}}) => {
-    process.stderr.write(`${e.message}\n`)
-    process.exitCode = e.oclif?.exit ?? 1
+    // A UserError here is one said before any command ran (e.g. the shipped agent lacks oclif).
+    process.stderr.write(e instanceof UserError ? `Error: ${e.message}\n` : `${e.message}\n`)
+    process.exitCode = e instanceof UserError ? e.exitCode : e.oclif?.exit ?? 1
   })
 }

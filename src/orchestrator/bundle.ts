@@ -1,17 +1,18 @@
 import {createHash} from 'node:crypto'
 import {existsSync, readdirSync, readFileSync, realpathSync, statSync} from 'node:fs'
+import {gzipSync} from 'node:zlib'
 import {basename, dirname, isAbsolute, join, posix, relative, resolve, sep} from 'node:path'
 import {type ArchiveFile, ustar} from '../archive/ustar.js'
 import {UserError} from '../errors/user-error.js'
 import {AGENT_ENTRY, compiledPath} from '../protocol/remote-layout.js'
-import {localAgentDir, packageRoot} from '../remote-agent/local-agent.js'
+import {HOST_FILES, localAgentDir, packageRoot} from '../remote-agent/local-agent.js'
 import {secretReason} from './bundle-secrets.js'
 
 /** A file of the bundle; `rel` is its path inside the bundle directory. */
 export type BundleFile = ArchiveFile
 
 /**
- * What every host gets: the agent (dist/agent) and, under playbooks/, exactly
+ * What every host gets: the agent (dist/agent, the files a host's run loads) and, under playbooks/, exactly
  * the files the playbook uses (the playbook, its templates, its `files:` list,
  * as the agent's dry run lists them; see README "What goes into a bundle"). It is
  * uploaded into a directory named by its content hash, so a host that has it
@@ -77,11 +78,8 @@ export function buildBundle(playbookPath: string, playbookFiles: readonly string
   const agentDir = localAgentDir()
   if (!existsSync(join(agentDir, AGENT_ENTRY))) throw new UserError(`${agentDir}/${AGENT_ENTRY} is missing; run "npm run build" first.`)
   const files: BundleFile[] = []
-  // agent.mjs, the chunks it imports, and package.json (oclif's explicit command list).
-  for (const name of readdirSync(agentDir).filter((n) => n.endsWith('.mjs') || n === 'package.json')) {
-    const p = join(agentDir, name)
-    files.push({rel: name, data: readFileSync(p), mode: 0o644})
-  }
+  // agent.mjs and the chunks a host's run can load: the build lists them (not oclif, the YAML reader, the schemas).
+  for (const name of hostAgentFiles(agentDir)) files.push({rel: name, data: readFileSync(join(agentDir, name)), mode: 0o644})
   // Exactly the files the playbook uses, never its whole folder.
   const pbDir = dirname(resolve(playbookPath))
   const wanted = new Set([basename(playbookPath), ...playbookFiles.map((f) => posix.normalize(f))])
@@ -94,15 +92,30 @@ export function buildBundle(playbookPath: string, playbookFiles: readonly string
   return {hash: h.digest('hex').slice(0, 16), files, playbookRel: join('playbooks', basename(playbookPath)), bytes: files.reduce((n, f) => n + f.data.length, 0)}
 }
 
-const tars = new WeakMap<Bundle, Buffer>()
+/** The agent's files a host gets, as the build listed them (scripts/build.mjs: host-files.json). */
+function hostAgentFiles(agentDir: string): string[] {
+  const list = join(agentDir, HOST_FILES)
+  let files: unknown
+  try {
+    files = (JSON.parse(readFileSync(list, 'utf8')) as {files?: unknown}).files
+  } catch {
+    files = undefined
+  }
+  if (!Array.isArray(files) || !files.includes(AGENT_ENTRY) || files.some((f) => typeof f !== 'string' || !existsSync(join(agentDir, f)))) throw new UserError(`${list} is missing or does not match the agent's files; run "npm run build".`)
+  return files as string[]
+}
+
+const tars = new WeakMap<Bundle, {tar: Buffer; gz?: Buffer}>()
 
 /**
  * The bundle as one tar stream (POSIX ustar, file entries only), made once per
  * fleet run: one exec that unpacks it from stdin costs the host and fleet less
- * than an SFTP write per file (see BENCHMARKS.md).
+ * than an SFTP write per file (see BENCHMARKS.md). `gzip`: the same, compressed
+ * once for every host (a quarter of the bytes; no per-host compression on either side).
  */
-export function bundleTar(bundle: Bundle): Buffer {
-  let tar = tars.get(bundle)
-  if (!tar) tars.set(bundle, (tar = ustar(bundle.files, {mtime: Math.floor(Date.now() / 1000)})))
-  return tar
+export function bundleTar(bundle: Bundle, gzip = false): Buffer {
+  let t = tars.get(bundle)
+  if (!t) tars.set(bundle, (t = {tar: ustar(bundle.files, {mtime: Math.floor(Date.now() / 1000)})}))
+  if (!gzip) return t.tar
+  return (t.gz ??= gzipSync(t.tar, {level: 9}))
 }

@@ -1,3 +1,4 @@
+import {bundleTar} from './bundle.js'
 import {checkInputs, selectHosts, type FleetRunRequest} from './fleet-run.js'
 
 /** `fleet prepare --dry-run` / `fleet cleanup --dry-run`: what would be sent, and to how many hosts. */
@@ -13,6 +14,8 @@ export interface FleetDryRun {
   bundle: {
     hash: string
     bytes: number
+    /** What goes over the wire to a host that has gzip: the bundle as one gzipped tar. */
+    gzip_bytes: number
     /** Every file with its path inside the bundle: the agent's, then the playbook's under playbooks/. */
     files: Array<{path: string; bytes: number}>
   }
@@ -34,6 +37,6 @@ export function dryRunFleet(req: FleetRunRequest): FleetDryRun {
     steps: plan.steps.length,
     hosts,
     hosts_source: hostsInput?.label,
-    bundle: {hash: bundle.hash, bytes: bundle.bytes, files: bundle.files.map((f) => ({path: f.rel, bytes: f.data.length}))},
+    bundle: {hash: bundle.hash, bytes: bundle.bytes, gzip_bytes: bundleTar(bundle, true).length, files: bundle.files.map((f) => ({path: f.rel, bytes: f.data.length}))},
   }
 }

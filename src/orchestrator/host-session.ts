@@ -87,7 +87,7 @@ export async function runHostSession(host: HostRef, transport: Transport, opts: 
     if (transport.hostKey) events.emit({kind: 'host-key', host, key: transport.hostKey})
     const probe = await withReconnect(transport, ctx, () => probeHost(transport, opts.bundle))
     const node = await withReconnect(transport, ctx, () => nodeFor(transport, probe, ctx))
-    if (!probe.bundlePresent) await withReconnect(transport, ctx, () => uploadBundle(transport, opts.bundle))
+    if (!probe.bundlePresent) await withReconnect(transport, ctx, () => uploadBundle(transport, opts.bundle, probe.gzip))
     // The vars file goes on the streaming start's stdin (one exec less per host); any other start sends it first (sendVars).
     setState('running')
     const state = await driveAgent(transport, node, ctx)
@@ -134,14 +134,15 @@ async function nodeFor(t: Transport, p: Probe, ctx: Ctx): Promise<string> {
 /** One download of the fallback runtime per fleet process, however many hosts need it. */
 const runtimeCache = new Map<string, Promise<Buffer>>()
 
-async function uploadBundle(t: Transport, bundle: Bundle): Promise<void> {
+async function uploadBundle(t: Transport, bundle: Bundle, gzip: boolean): Promise<void> {
   const tmp = bundleUploadDir(bundle.hash, randomBytes(4).toString('hex'))
   const dirs = [...new Set(bundle.files.map((f) => dirname(`${tmp}/${f.rel}`)))]
   const mkdirs = mkdirCommand([VARS_DIR, ...dirs])
   if (t.streams !== false && !t.putFiles) {
-    // One exec for the lot: make the folders, unpack one tar stream (less CPU on both ends
-    // than an SFTP write per file), move it into place. Each exec is a session and a shell on the host.
-    const r = await t.exec(`${mkdirs} && tar -xpof - -C ${shq(tmp)} && ${finishBundleCommand(tmp, bundle.hash)}`, {stdin: bundleTar(bundle), timeoutMs: 300_000})
+    // One exec for the lot: make the folders, unpack one tar stream, gzipped when the host has
+    // gzip (less CPU on both ends than an SFTP write per file), move it into place. Each exec is
+    // a session and a shell on the host.
+    const r = await t.exec(`${mkdirs} && tar -x${gzip ? 'z' : ''}pof - -C ${shq(tmp)} && ${finishBundleCommand(tmp, bundle.hash)}`, {stdin: bundleTar(bundle, gzip), timeoutMs: 300_000})
     if (r.code !== 0) throw new HostFailure('failed', `could not unpack the bundle into ${bundleDir(bundle.hash)}: ${firstErrorLine(r.stderr) || `exit code ${r.code}`}`)
     return
   }

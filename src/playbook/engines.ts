@@ -14,6 +14,7 @@ import type * as LiquidJs from 'liquidjs'
 import type * as Yaml from 'yaml'
 import type * as Schemas from './schema.js'
 import {eager} from './engines-eager.js'
+import {isShippedWithout, withoutEngine} from '../agent/shipped-agent.js'
 
 interface Engines {
   liquidjs: typeof LiquidJs
@@ -51,7 +52,11 @@ export function passMissing(e: unknown): void {
 }
 
 export async function loadEngine(name: EngineName): Promise<void> {
-  ;(loaded as Record<EngineName, unknown>)[name] ??= await loaders[name]()
+  try {
+    ;(loaded as Record<EngineName, unknown>)[name] ??= await loaders[name]()
+  } catch (e) {
+    throw isShippedWithout(e) ? withoutEngine(name) : e
+  }
 }
 
 /** Run `fn` (which changes nothing until it returns), loading each library it turns out to need. */

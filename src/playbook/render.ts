@@ -1,6 +1,7 @@
 import type {Liquid} from 'liquidjs'
 import {shq} from '../shell/quote.js'
 import {engine} from './engines.js'
+import {renderSimple} from './render-simple.js'
 
 /**
  * Templating is LiquidJS, whose `{{ var }}` and `{% if %}` read like the
@@ -40,11 +41,16 @@ function stringify(v: unknown): string {
 export type Scope = Record<string, unknown>
 
 export function renderShell(template: string, scope: Scope): string {
-  return plain(template) ? template : liquid().shell.parseAndRenderSync(template, scope)
+  return plain(template) ? template : renderSimple(template, scope, (v) => shq(String(v))) ?? liquid().shell.parseAndRenderSync(template, scope)
 }
 
 export function renderText(template: string, scope: Scope): string {
-  return plain(template) ? template : liquid().text.parseAndRenderSync(template, scope)
+  return plain(template) ? template : renderSimple(template, scope, String) ?? liquid().text.parseAndRenderSync(template, scope)
+}
+
+/** LiquidJS alone, without the plain-substitution path (for the test that holds the two equal). */
+export function renderWithLiquid(kind: 'shell' | 'text', template: string, scope: Scope): string {
+  return liquid()[kind].parseAndRenderSync(template, scope)
 }
 
 /** A `when` condition: a Liquid expression such as `facts.os.id == "debian" and allow_emulation`. */

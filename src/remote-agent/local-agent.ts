@@ -15,10 +15,13 @@ export function packageRoot(): string {
   return dir
 }
 
-/** The built agent here (dist/agent): the same files every host gets in its bundle. */
+/** The built agent here (dist/agent): what every host gets in its bundle (HOST_FILES) and the rest of its command line. */
 export function localAgentDir(): string {
   return join(packageRoot(), 'dist', 'agent')
 }
+
+/** In dist/agent: the files of it fleet ships to hosts (written by scripts/build.mjs). */
+export const HOST_FILES = 'host-files.json'
 
 /**
  * Run the agent here, on the instructor's machine, with the same contract as on a

@@ -12,10 +12,12 @@ export interface Probe {
   arch: string
   /** The version of the runtime fleet installed earlier (.fleet/runtime), if any. */
   runtime?: string
+  /** gzip is there, so `tar -z` unpacks a compressed bundle. */
+  gzip: boolean
 }
 
 /**
- * One round trip: OS, uid, a Node.js runtime, free disk, whether the bundle is there.
+ * One round trip: OS, uid, a Node.js runtime, free disk, whether the bundle is there, gzip.
  * (Not sudo: the agent checks it, with a clear sentence, when a step needs root.)
  */
 export function probeScript(bundleHash: string): string {
@@ -27,6 +29,7 @@ export function probeScript(bundleHash: string): string {
     `test -f ${shq(`${bundleDir(bundleHash)}/${BUNDLE_COMPLETE}`)} && echo bundle=yes || true`,
     `printf 'arch=%s\\n' "$(uname -m)"`,
     `v=$(${RUNTIME_NODE} --version 2>/dev/null) && printf 'runtime=%s\\n' "$v" || true`,
+    `command -v gzip >/dev/null && echo gzip=yes || true`,
   ].join('\n')
 }
 
@@ -45,6 +48,7 @@ export function parseProbe(text: string): Probe {
     bundlePresent: kv.get('bundle') === 'yes',
     arch: kv.get('arch') ?? 'unknown',
     runtime: kv.get('runtime')?.replace(/^v/, ''),
+    gzip: kv.get('gzip') === 'yes',
   }
 }
 

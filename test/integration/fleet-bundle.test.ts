@@ -4,15 +4,17 @@
  * `fleet prepare` to a real loopback sshd ships exactly the playbook, its template and its
  * listed helper script; a listed secret, paths out of the folder and escaping symlinks are
  * refused before any host is contacted and before any database is created; and
- * `fleet prepare --dry-run` shows the bundle without contacting anyone.
+ * `fleet prepare --dry-run` shows the bundle without contacting anyone. Of the agent, a host
+ * gets only what its runs load (no oclif, YAML reader or schemas), and says so in one
+ * sentence when asked for more; the bundle goes gzipped where the host has gzip.
  */
 import {execFileSync, spawnSync} from 'node:child_process'
-import {existsSync, mkdirSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
-import {join} from 'node:path'
+import {existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {join, resolve} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {startLocalHosts, type LocalHost, type LocalHostSet} from '../../testbed/index.js'
 import {FleetStore} from '../../src/store/store.js'
-import {tempDir} from '../helpers/agent-cli.js'
+import {agent, tempDir} from '../helpers/agent-cli.js'
 import {fleet, resetHosts} from '../helpers/fleet-cli.js'
 
 let set: LocalHostSet
@@ -75,6 +77,30 @@ function shippedPlaybookFiles(h: LocalHost): string[] {
     for (const f of readdirSync(base, {recursive: true}).map(String)) if (statSync(join(base, f)).isFile()) out.push(f)
   }
   return out.sort()
+}
+
+/** The one bundle folder on the host. */
+function shippedBundle(h: LocalHost): string {
+  const bundles = join(h.home, '.fleet', 'bundles')
+  const names = readdirSync(bundles).filter((n) => !n.startsWith('.'))
+  expect(names).toHaveLength(1)
+  return join(bundles, names[0])
+}
+
+/** The host's non-interactive shells (bash reads ~/.bashrc for an SSH command) find only these programs of /usr/bin and /bin, plus `extra`. */
+function hostPath(h: LocalHost, leaveOut: string[], extra: Record<string, string> = {}): string {
+  const bin = join(h.home, 'path-bin')
+  rmSync(bin, {recursive: true, force: true})
+  mkdirSync(bin)
+  for (const dir of ['/usr/bin', '/bin', '/usr/sbin']) for (const n of readdirSync(dir)) if (!leaveOut.includes(n) && !existsSync(join(bin, n))) symlinkSync(join(dir, n), join(bin, n))
+  for (const [n, text] of Object.entries(extra)) writeFileSync(join(bin, n), text, {mode: 0o755})
+  writeFileSync(join(h.home, '.bashrc'), `export PATH=${bin}\n`)
+  return bin
+}
+
+function restorePath(h: LocalHost): void {
+  rmSync(join(h.home, '.bashrc'), {force: true})
+  rmSync(join(h.home, 'path-bin'), {recursive: true, force: true})
 }
 
 /** The sshd's log grows with any connection, even one that never logs in. */
@@ -152,9 +178,9 @@ describe('the bundle carries exactly what the playbook references', {timeout: 12
     const size = (rel: string) => statSync(join(room, rel)).size
     for (const rel of ['room.yaml', 'scripts/hello.sh', 'templates/motd.conf']) expect(human.stdout).toMatch(new RegExp(`\\b${size(rel)}\\s+\\S+ \\S*B\\s+playbooks/${rel.replace('.', '\\.')}\\n`))
     expect(human.stdout).toMatch(/^Bundle [0-9a-f]{16}: \d+ files, \d+ bytes/m)
-    expect(human.stdout).toMatch(/^Total: \d+ bytes/m)
+    expect(human.stdout).toMatch(/^Total: \d+ bytes \(.*\); sent as one gzipped tar of \d+ bytes/m)
     const listed = human.stdout.split('\n').filter((l) => /^\s+\d+\s/.test(l))
-    expect(listed.map((l) => l.trim().split(/\s+/).pop())).toEqual(['playbooks/room.yaml', 'playbooks/room.yaml.compiled.json', 'playbooks/scripts/hello.sh', 'playbooks/templates/motd.conf', 'package.json)'])
+    expect(listed.map((l) => l.trim().split(/\s+/).pop())).toEqual(['playbooks/room.yaml', 'playbooks/room.yaml.compiled.json', 'playbooks/scripts/hello.sh', 'playbooks/templates/motd.conf', 'loads)'])
     for (const never of ['id_ed25519', 'fleet.db', 'prepare.log', 'hosts.txt', 'other.yaml', 'unused.conf', 'unlisted.sh']) expect(listed.join('\n')).not.toContain(never)
 
     const json = await fleet(['prepare', '--dry-run', '--json', '--playbook', join(room, 'room.yaml')], {cwd})
@@ -165,6 +191,8 @@ describe('the bundle carries exactly what the playbook references', {timeout: 12
     expect(files).toEqual(['room.yaml', 'scripts/hello.sh', 'templates/motd.conf'].map((rel) => ({path: `playbooks/${rel}`, bytes: size(rel)})))
     expect(d.bundle.files.some((f: {path: string}) => f.path === 'agent.mjs')).toBe(true)
     expect(d.bundle.bytes).toBe(d.bundle.files.reduce((n: number, f: {bytes: number}) => n + f.bytes, 0))
+    expect(d.bundle.gzip_bytes).toBeGreaterThan(0)
+    expect(d.bundle.gzip_bytes).toBeLessThan(d.bundle.bytes / 2)
 
     const cleanup = await fleet(['cleanup', '--dry-run', '--json', '--hosts', hostsFile, '--playbook', join(room, 'room.yaml')], {cwd})
     expect(cleanup.code, cleanup.stderr).toBe(0)
@@ -173,5 +201,82 @@ describe('the bundle carries exactly what the playbook references', {timeout: 12
     expect(readdirSync(cwd)).toEqual([])
     expect(existsSync(join(host.home, '.fleet'))).toBe(false)
     expect(logSize()).toBe(before)
+  })
+})
+
+describe('what of the agent a host gets, and how', {timeout: 120_000}, () => {
+  const agentDir = resolve('dist/agent')
+  const built = JSON.parse(readFileSync(join(agentDir, 'host-files.json'), 'utf8')) as {files: string[]; notShipped: string[]}
+
+  it('the agent without oclif, the YAML reader and the schemas: exactly the files the build lists, a fraction of the whole', async () => {
+    resetHosts(set)
+    const r = await fleet(['prepare', '--hosts', hostsFile, '--db', join(tempDir(), 'fleet.db'), '--playbook', join(room, 'room.yaml')])
+    expect(r.code, r.stdout + r.stderr).toBe(0)
+    const dir = shippedBundle(host)
+    const agentFiles = readdirSync(dir).filter((n) => n !== 'playbooks' && !n.startsWith('.'))
+    expect(agentFiles.sort()).toEqual([...built.files].sort())
+    expect(built.notShipped.length).toBeGreaterThanOrEqual(3)
+    for (const n of built.notShipped) expect(existsSync(join(dir, n)), n).toBe(false)
+    const bytes = (names: string[]) => names.reduce((n, f) => n + statSync(join(agentDir, f)).size, 0)
+    // The left-out chunks are the bulk of the agent (oclif, yaml, zod).
+    expect(bytes(built.files)).toBeLessThan(bytes(built.notShipped) / 2)
+  })
+
+  it('the shipped agent answers what it cannot do in one sentence, and what fleet asks of it as the whole agent does', async () => {
+    const dir = shippedBundle(host)
+    const home = tempDir()
+    const state = join(home, 'state')
+    const help = await agent(['--help'], {home, agentPath: join(dir, 'agent.mjs')})
+    expect(help.code).toBe(2)
+    expect(help.stderr.trim().split('\n')).toHaveLength(1)
+    expect(help.stderr).toMatch(/^Error: This agent is the part of it that fleet ships to hosts, without its help and full command line: .*dist\/agent in fleet's package\.$/m)
+
+    // The playbook as shipped runs from its compiled form; changed on the host, it is refused (no YAML reader here).
+    const ok = await agent(['run', '--playbook', join(dir, 'playbooks/room.yaml'), '--state-dir', state], {home, agentPath: join(dir, 'agent.mjs')})
+    expect(ok.code, ok.stderr).toBe(0)
+    expect(readFileSync(join(home, 'room-work', 'hello.done'), 'utf8')).toBe('hello from the helper\n')
+    rmSync(state, {recursive: true})
+    const copy = join(home, 'copy')
+    execFileSync('cp', ['-r', dir, copy])
+    writeFileSync(join(copy, 'playbooks/room.yaml'), readFileSync(join(copy, 'playbooks/room.yaml'), 'utf8') + '# changed on the host\n')
+    const changed = await agent(['run', '--playbook', join(copy, 'playbooks/room.yaml'), '--state-dir', state], {home, agentPath: join(copy, 'agent.mjs')})
+    expect(changed.code).toBe(2)
+    expect(changed.stderr).toMatch(/without the YAML reader: it runs a playbook only beside the compiled form/)
+    expect(existsSync(join(state, 'runs'))).toBe(false)
+    // The whole agent still reads it (its dry run always reads the YAML).
+    const whole = await agent(['run', '--dry-run', '--json', '--playbook', join(copy, 'playbooks/room.yaml'), '--state-dir', state], {home})
+    expect(whole.code, whole.stderr).toBe(0)
+    expect(JSON.parse(whole.stdout).steps.map((s: {id: string}) => s.id)).toEqual(['dir', 'motd', 'hello'])
+
+    // `agent logs --json` (what collect-logs asks) answers from the fast path, no oclif needed.
+    const logs = await agent(['logs', '--json', '--playbook', join(dir, 'playbooks/room.yaml'), '--state-dir', state], {home, agentPath: join(dir, 'agent.mjs')})
+    expect(logs.code, logs.stderr).toBe(0)
+    expect(JSON.parse(logs.stdout)).toMatchObject({state_dir: state, playbook: join(dir, 'playbooks/room.yaml'), paths: []})
+  })
+
+  it('the bundle goes gzipped to a host with gzip, and as a plain tar to one without', async () => {
+    // A gzip that notes each call, then none at all.
+    const calls = join(host.home, 'gzip-calls')
+    rmSync(calls, {force: true})
+    hostPath(host, ['gzip'], {gzip: `#!/bin/sh\necho "$*" >> ${calls}\nexec /bin/gzip "$@"\n`})
+    try {
+      resetHosts(set)
+      const a = await fleet(['prepare', '--hosts', hostsFile, '--db', join(tempDir(), 'fleet.db'), '--playbook', join(room, 'room.yaml')])
+      expect(a.code, a.stdout + a.stderr).toBe(0)
+      expect(readFileSync(calls, 'utf8')).toMatch(/^-d/m)
+      expect(shippedPlaybookFiles(host)).toEqual(['room.yaml', 'room.yaml.compiled.json', 'scripts/hello.sh', 'templates/motd.conf'])
+
+      hostPath(host, ['gzip'])
+      rmSync(calls, {force: true})
+      resetHosts(set)
+      rmSync(join(host.home, 'room-work'), {recursive: true, force: true})
+      const b = await fleet(['prepare', '--hosts', hostsFile, '--db', join(tempDir(), 'fleet.db'), '--playbook', join(room, 'room.yaml')])
+      expect(b.code, b.stdout + b.stderr).toBe(0)
+      expect(existsSync(calls)).toBe(false)
+      expect(shippedPlaybookFiles(host)).toEqual(['room.yaml', 'room.yaml.compiled.json', 'scripts/hello.sh', 'templates/motd.conf'])
+      expect(readFileSync(join(host.home, 'room-work', 'hello.done'), 'utf8')).toBe('hello from the helper\n')
+    } finally {
+      restorePath(host)
+    }
   })
 })

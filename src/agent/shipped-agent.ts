@@ -1,0 +1,21 @@
+import {UserError} from '../errors/user-error.js'
+
+/**
+ * A host gets the agent without the chunks its runs never load (scripts/build.mjs:
+ * oclif, the YAML reader, the playbook schemas). Asked for one of them anyway, the
+ * agent says so in one sentence instead of a module-not-found stack.
+ */
+export function isShippedWithout(e: unknown): boolean {
+  return (e as NodeJS.ErrnoException | undefined)?.code === 'ERR_MODULE_NOT_FOUND' && /[/\\]chunk-[A-Z0-9]+\.mjs/.test(String((e as Error).message))
+}
+
+const SHIPPED = 'This agent is the part of it that fleet ships to hosts'
+const WHOLE = "the whole agent is dist/agent in fleet's package"
+
+export function withoutEngine(engine: string): UserError {
+  return new UserError(`${SHIPPED}, without the ${engine === 'yaml' ? 'YAML reader' : 'playbook schemas'}: it runs a playbook only beside the compiled form fleet's dry run made of it (PLAYBOOK.compiled.json, matching the playbook and its templates) and reads JSON vars; for a playbook or template changed on this host, or a YAML vars file, ${WHOLE}.`)
+}
+
+export function withoutFullCli(): UserError {
+  return new UserError(`${SHIPPED}, without its help and full command line: it takes run, start, follow, status, undo and logs with the flags fleet gives them; ${WHOLE}.`)
+}
