@@ -310,13 +310,24 @@ export async function runMethods(set: LocalHostSet, opts: MethodRunsOptions): Pr
   }
 }
 
+/**
+ * CPU time the whole machine has spent (every core, user + system + interrupts), from
+ * /proc/stat: on loopback the hosts and the instructor share the cores, so this, over a
+ * run, is what the run cost, whoever paid it (kernel and sshd's root-owned parts included).
+ */
+export function machineCpuMs(): number {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number)
+  // user nice system idle iowait irq softirq steal, in USER_HZ (1/100 s on Linux)
+  return (f[0] + f[1] + f[2] + f[5] + f[6] + f[7]) * 10
+}
+
 export async function fanOutBench(opts: FanOutOptions): Promise<FanOutResult> {
   const log = opts.log ?? (() => undefined)
   const n = opts.hosts
   log(`fan-out ${n} hosts: starting the loopback hosts`)
   const set = await startLocalHosts({count: n, prefix: opts.prefix ?? 'fbx', maxSessions: 64, logLevel: 'ERROR', startTimeoutMs: 120_000})
   try {
-    return await runMethods(set, {rounds: opts.rounds, methods: opts.methods, label: `fan-out ${n} hosts`, log, fleetArgs: opts.fleetArgs, floor: opts.floor, accounting: opts.accounting})
+    return await runMethods(set, {rounds: opts.rounds, methods: opts.methods, label: `fan-out ${n} hosts`, log, fleetArgs: opts.fleetArgs, floor: opts.floor, accounting: opts.accounting, counters: () => ({machineCpuMs: machineCpuMs()})})
   } finally {
     await set.stop()
   }

@@ -1,4 +1,4 @@
-// `npm run bench [-- --quick] [--sizes 50,200] [--rounds N] [--only fanout,status,ingest,agent,dashboard,cache,wan] [--methods fleet,ansible,pssh] [--no-write]`
+// `npm run bench [-- --quick] [--sizes 50,200] [--rounds N[,N...]] [--only fanout,status,ingest,agent,dashboard,cache,wan] [--methods fleet,ansible,pssh] [--no-write]`
 // Builds the suite (TypeScript, beside src/) with esbuild and runs it: fan-out against
 // ansible-playbook and parallel-ssh on real OpenSSH loopback hosts (root: it creates
 // accounts and sshd servers; installs ansible-core and pssh from Debian when missing),

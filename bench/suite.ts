@@ -33,7 +33,9 @@ export interface SuiteOptions {
   quick: boolean
   /** Fan-out sizes (hosts). Default: quick 5 and 20, full 50 and 200. */
   sizes?: number[]
+  /** Rounds of every benchmark; `sizeRounds` overrides it per fan-out size (the i-th for sizes[i]). */
   rounds?: number
+  sizeRounds?: number[]
   /** Which benchmarks: fanout, status, ingest, agent, dashboard, cache, wan (memory comes with fanout). Default all. */
   only?: string[]
   /** Fan-out methods (default all three); fewer for quick iteration on one comparison. */
@@ -69,14 +71,16 @@ export function fanOutRows(r: FanOutResult): Row[] {
     const peerCpu = hostCpu(m)
     const cpu = fleetCpu !== undefined && peerCpu !== undefined ? `; hosts' CPU per host ${f2(fleetCpu / 1000)} s vs ${f2(peerCpu / 1000)} s` : ''
     const peerCtl = controllerCpu(m)
-    const ctl = fleetCtl !== undefined && peerCtl !== undefined && peerCtl > 0 ? `; instructor's CPU per host ${fleetCtl.toFixed(0)} ms vs ${peerCtl.toFixed(0)} ms (${f2(fleetCtl / peerCtl)})` : ''
+    const machine = (x: Method) => (r.runs[x].every((y) => y.counters?.machineCpuMs !== undefined) && r.runs[x].length ? median(r.runs[x].map((y) => y.counters!.machineCpuMs)) : undefined)
+    const [fleetMachine, peerMachine] = [machine('fleet'), machine(m)]
+    const whole = fleetMachine !== undefined && peerMachine !== undefined ? `; the machine's CPU over the run ${sec(fleetMachine)} vs ${sec(peerMachine)}` : ''
     out.push({
       key: `fanout-${r.hosts}-${m}`,
       name: `fan-out, ${r.hosts} hosts, demo playbook: fleet vs ${label} (${r.rounds} round${r.rounds > 1 ? 's' : ''})`,
       fleet: `${sec(fleet)}${spreadOf(r.times.fleet)}`,
       peer: `${sec(peer)}${spreadOf(r.times[m])}`,
       ratio: f2(ratio),
-      figure: `${r.floor ? `floor ${sec(r.floor.floorMs)} (${r.hosts} × \`ssh true\` ${Math.round(r.floor.perConnectionMs)} ms / ${r.floor.cores} cores)` : ''}${cpu}${ctl}`,
+      figure: `${r.floor ? `floor ${sec(r.floor.floorMs)} (${r.hosts} × \`ssh true\` ${Math.round(r.floor.perConnectionMs)} ms / ${r.floor.cores} cores)` : ''}${whole}${cpu}`,
       target: `≤ ${target}`,
       met: ratio <= target,
     })
@@ -276,7 +280,7 @@ export async function runSuite(opts: SuiteOptions): Promise<{rows: Row[]; table:
   const fan: FanOutResult[] = []
   const fanOut = async (n: number) => {
     ensurePeers({install: true})
-    const r = await fanOutBench({hosts: n, rounds, log, methods: opts.methods})
+    const r = await fanOutBench({hosts: n, rounds: opts.sizeRounds?.[sizes.indexOf(n)] ?? rounds, log, methods: opts.methods})
     fan.push(r)
     results.fanout = fan
     rows.push(...fanOutRows(r))
@@ -358,11 +362,13 @@ function arg(argv: string[], name: string): string | undefined {
 export async function main(argv: string[]): Promise<void> {
   const quick = argv.includes('--quick')
   const sizes = arg(argv, '--sizes')?.split(',').map(Number)
-  const rounds = arg(argv, '--rounds') ? Number(arg(argv, '--rounds')) : undefined
+  // `--rounds 3`, or `--rounds 3,1`: 3 for the first fan-out size and everything else, 1 for the second.
+  const roundList = arg(argv, '--rounds')?.split(',').map(Number)
+  const rounds = roundList?.[0]
   const only = arg(argv, '--only')?.split(',')
   const methods = arg(argv, '--methods')?.split(',') as Method[] | undefined
   const write = argv.includes('--no-write') ? false : !quick
-  const {table, results, rows} = await runSuite({quick, sizes, rounds, only, methods, onRows: write ? (r) => writeBenchmarks(r) : undefined})
+  const {table, results, rows} = await runSuite({quick, sizes, rounds, sizeRounds: roundList, only, methods, onRows: write ? (r) => writeBenchmarks(r) : undefined})
   console.log(machineLine())
   console.log()
   console.log(table)

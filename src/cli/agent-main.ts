@@ -29,7 +29,7 @@ export let COMMANDS: (typeof import('./agent-commands.js'))['COMMANDS'] | undefi
 runCli(import.meta.url, runFast, async () => {
   // The fast path loads the playbook's libraries as a run needs them; oclif's commands have them all first.
   const oclif = await import('./agent-oclif.js').catch(async (e: unknown) => {
-    const {isShippedWithout, withoutFullCli} = await import('../agent/shipped-agent.js')
+    const {isShippedWithout, withoutFullCli} = await import('../errors/shipped-agent.js')
     throw isShippedWithout(e) ? withoutFullCli() : e
   })
   await (await import('../playbook/engines.js')).loadAllEngines()

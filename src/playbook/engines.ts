@@ -14,7 +14,7 @@ import type * as LiquidJs from 'liquidjs'
 import type * as Yaml from 'yaml'
 import type * as Schemas from './schema.js'
 import {eager} from './engines-eager.js'
-import {isShippedWithout, withoutEngine} from '../agent/shipped-agent.js'
+import {isShippedWithout, withoutEngine} from '../errors/shipped-agent.js'
 
 interface Engines {
   liquidjs: typeof LiquidJs

@@ -22,16 +22,23 @@ describe('benchmark suite, smoke', () => {
     expect(r.fleetRssKb[0]).toBeGreaterThan(10_000)
     expect(r.floor?.sequentialMs).toBeGreaterThan(0)
 
-    const rows = fanOutRows(r)
-    expect(rows.map((x) => x.key)).toEqual([`fanout-${HOSTS}-ansible`, `fanout-${HOSTS}-pssh`])
+    const all = fanOutRows(r)
+    expect(all.map((x) => x.key)).toEqual([`fanout-${HOSTS}-ansible`, `fanout-${HOSTS}-pssh`, `instructor-cpu-${HOSTS}`])
+    const rows = all.slice(0, 2)
     for (const row of rows) {
       expect(Number(row.ratio)).toBeGreaterThan(0)
       expect(row.fleet).toMatch(/^\d+(\.\d+)? s$/)
       expect(row.peer).toMatch(/^\d+(\.\d+)? s$/)
-      expect(row.figure).toMatch(/^floor \d/)
+      expect(row.figure).toMatch(/^floor \d.*; the machine's CPU over the run \d/)
       expect(typeof row.met).toBe('boolean')
       expect(rowLine(row)).toMatch(/^\|( [^|]* \|){7}$/)
     }
+    // The instructor's CPU: fleet's command and pssh's, each with the children it waited for, per host.
+    const ctl = all[2]
+    expect(ctl.fleet).toMatch(/^\d+\.\d ms$/)
+    expect(ctl.peer).toMatch(/^\d+\.\d ms$/)
+    expect(Number(ctl.ratio)).toBeGreaterThan(0)
+    expect(typeof ctl.met).toBe('boolean')
     expect(memoryRow([r])?.fleet).toMatch(/^\d+ MB$/)
   }, 180_000)
 })

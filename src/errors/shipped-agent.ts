@@ -1,4 +1,4 @@
-import {UserError} from '../errors/user-error.js'
+import {UserError} from './user-error.js'
 
 /**
  * A host gets the agent without the chunks its runs never load (scripts/build.mjs:
