@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/command-kit/base-command.js'
-import {fleetRunRequest, runFlags} from '../../src/command-kit/fleet-flags.js'
+import {runFlags} from '../../src/command-kit/fleet-flags.js'
+import {cleanupRequest} from '../../src/command-kit/run-request.js'
 import {runOrDryRun} from '../../src/command-kit/fleet-run-command.js'
 
 export default class Cleanup extends BaseCommand {
@@ -19,7 +20,7 @@ With a cache host in the hosts file (role=cache): the playbook is undone on the 
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Cleanup)
-    const request = {...fleetRunRequest(flags, 'undo'), toStep: flags['to-step'], keepCache: flags['keep-cache']}
+    const request = cleanupRequest(flags)
     process.exitCode = await runOrDryRun('cleanup', request, {dryRun: flags['dry-run'], json: flags.json})
   }
 }

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../src/command-kit/base-command.js'
-import {fleetRunRequest, runFlags} from '../../src/command-kit/fleet-flags.js'
+import {runFlags} from '../../src/command-kit/fleet-flags.js'
+import {prepareRequest} from '../../src/command-kit/run-request.js'
 import {runOrDryRun} from '../../src/command-kit/fleet-run-command.js'
 
 export default class Prepare extends BaseCommand {
@@ -30,7 +31,7 @@ Exit code 0 when every host finished ok, 1 otherwise (with a summary), 2 for bad
 
   async run(): Promise<void> {
     const {flags} = await this.parse(Prepare)
-    const request = {...fleetRunRequest(flags, 'run'), canary: flags.canary, steps: flags.steps, fromStep: flags['from-step']}
+    const request = prepareRequest(flags)
     process.exitCode = await runOrDryRun('prepare', request, {dryRun: flags['dry-run'], json: flags.json})
   }
 }

@@ -1,9 +1,10 @@
 /**
  * A flag parser for the CLIs' fast paths: the common commands of `agent` and
- * `fleet status` run without loading oclif, whose start-up costs more CPU than
- * those commands' own work. Node's util.parseArgs (strict) does the parsing; on top
- * of it this accepts only plain, valid flags: anything else (help, an unknown or
- * repeated flag, a bad integer, a missing required flag, a value that starts with
+ * `fleet status`, `prepare` and `cleanup` run without loading oclif, whose start-up
+ * costs more CPU than those commands' own work. Node's util.parseArgs (strict) does the
+ * parsing; on top of it this accepts only plain, valid flags: anything else (help, an
+ * unknown or repeated flag, a bad integer, a missing required flag, a value out of its
+ * options or under its minimum, a value that starts with
  * '-', `-pVALUE`, `--bool=x`, `--`, a positional) makes it return undefined, and
  * the command goes to oclif, which prints the usual help and messages. So does
  * every command on a Node.js without parseArgs' tokens (before 18.7): the agent
@@ -19,6 +20,10 @@ export interface FlagSpec {
   required?: boolean
   env?: string
   default?: string | number
+  /** The values a string flag takes; another one goes to oclif, which names them. */
+  options?: readonly string[]
+  /** The least an integer flag takes; less goes to oclif, which says so. */
+  min?: number
 }
 export type Values = Record<string, string | boolean | number | undefined>
 
@@ -61,6 +66,8 @@ export function parseFast(argv: readonly string[], spec: Record<string, FlagSpec
     if (out[name] === undefined && s.default !== undefined) out[name] = s.default
     if (s.required && out[name] === undefined) return undefined
     if (s.kind === 'boolean' && out[name] === undefined) out[name] = false
+    const v = out[name]
+    if (v !== undefined && ((s.options && !s.options.includes(String(v))) || (s.min !== undefined && (v as number) < s.min))) return undefined
   }
   return out
 }

@@ -1,6 +1,4 @@
-import {Flags, type Interfaces} from '@oclif/core'
-import type {HostsRequest} from '../hosts/hosts-input.js'
-import type {RoomRequest} from '../orchestrator/room-run.js'
+import {Flags} from '@oclif/core'
 
 export const dbFlag = Flags.string({description: "The instructor's SQLite record of the room.", env: 'FLEET_DB', default: './fleet.db'})
 export const jsonFlag = Flags.boolean({description: 'Print JSON for scripts instead of tables.'})
@@ -62,35 +60,5 @@ export const runFlags = {
   'dry-run': Flags.boolean({description: "Check everything as a run would (hosts file if given, playbook, vars, step names), build the bundle and list its files with their sizes; contact no host and create no database."}),
 }
 
-type RunFlags = Interfaces.InferredFlags<typeof runFlags>
-
-/** The request prepare and cleanup share, from their common flags. */
-export function fleetRunRequest(flags: RunFlags, mode: 'run' | 'undo'): RoomRequest {
-  return {
-    cacheVars: flags['cache-vars'],
-    mode,
-    ...hostsRequest(flags),
-    knownHosts: flags['known-hosts'],
-    db: flags.db,
-    playbook: flags.playbook,
-    vars: flags.vars,
-    concurrency: flags.concurrency,
-    maxErrors: flags['max-errors'],
-    onlyHosts: flags.only,
-    connectTimeoutMs: flags['connect-timeout'] * 1000,
-    compress: flags.compress,
-    runtime: flags.runtime as 'auto' | 'managed',
-    runtimeMirror: flags['runtime-mirror'],
-  }
-}
-
-/** The hosts part of a request (prepare, cleanup, collect-logs): the file or the SSM targets, and defaults for the file's lines. */
-export function hostsRequest(flags: {hosts?: string; transport?: string; targets?: string; region?: string; profile?: string; user?: string; identity?: string; port?: number}): HostsRequest {
-  return {
-    hostsFile: flags.hosts,
-    transport: flags.transport as 'ssh' | 'ssm' | undefined,
-    targets: flags.targets,
-    ssm: {region: flags.region, profile: flags.profile},
-    defaults: {user: flags.user, identity: flags.identity, port: flags.port},
-  }
-}
+// From these flags to a run's request: without oclif, for the fast path too.
+export {fleetRunRequest, hostsRequest} from './run-request.js'
