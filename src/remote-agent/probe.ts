@@ -21,14 +21,16 @@ export interface Probe {
  * (Not sudo: the agent checks it, with a clear sentence, when a step needs root.)
  */
 export function probeScript(bundleHash: string): string {
+  // Few processes: on a 200-host room each fork here is paid 200 times. bash's own EUID and
+  // HOSTTYPE stand in for `id -u` and `uname -m` (another sh runs them).
   return [
-    `printf 'os=%s\\n' "$(. /etc/os-release 2>/dev/null; echo "$ID $VERSION_ID")"`,
-    `printf 'uid=%s\\n' "$(id -u)"`,
+    `ID=; VERSION_ID=; [ -r /etc/os-release ] && . /etc/os-release; printf 'os=%s %s\\n' "$ID" "$VERSION_ID"`,
+    `printf 'uid=%s\\n' "\${EUID:-$(id -u)}"`,
     `for n in node nodejs ${RUNTIME_NODE}; do v=$("$n" --version 2>/dev/null) && { printf 'node=%s %s\\n' "$(command -v "$n" || echo "$n")" "$v"; break; }; done`,
     `printf 'disk_kb=%s\\n' "$(df -Pk . | awk 'NR==2{print $4}')"`,
     `test -f ${shq(`${bundleDir(bundleHash)}/${BUNDLE_COMPLETE}`)} && echo bundle=yes || true`,
-    `printf 'arch=%s\\n' "$(uname -m)"`,
-    `v=$(${RUNTIME_NODE} --version 2>/dev/null) && printf 'runtime=%s\\n' "$v" || true`,
+    `printf 'arch=%s\\n' "\${HOSTTYPE:-$(uname -m)}"`,
+    `[ -x ${RUNTIME_NODE} ] && v=$(${RUNTIME_NODE} --version 2>/dev/null) && printf 'runtime=%s\\n' "$v" || true`,
     `command -v gzip >/dev/null && echo gzip=yes || true`,
   ].join('\n')
 }
