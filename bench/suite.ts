@@ -344,7 +344,7 @@ export function writeBenchmarks(rows: Row[], file = join(packageRoot(), 'BENCHMA
   const doc = readFileSync(file, 'utf8')
   const before = previousRows(doc)
   const stampOld = doc.slice(doc.indexOf(BEGIN), doc.indexOf(END)).match(/Measured (\d{4}-\d{2}-\d{2})/)?.[1] ?? 'earlier'
-  const order = ['agent', 'agent-startup', 'fanout-50-ansible', 'fanout-50-pssh', 'fanout-200-ansible', 'fanout-200-pssh', 'memory', 'status', 'status-json', 'ingest', 'dashboard-snapshot', 'dashboard-update', 'dashboard-cpu', 'room-cache-8', 'room-cache-30', 'wan-50-ansible', 'wan-50-pssh']
+  const order = ['agent', 'agent-startup', 'fanout-50-ansible', 'fanout-50-pssh', 'instructor-cpu-50', 'fanout-200-ansible', 'fanout-200-pssh', 'instructor-cpu-200', 'memory', 'status', 'status-json', 'ingest', 'dashboard-snapshot', 'dashboard-update', 'dashboard-cpu', 'room-cache-8', 'room-cache-30', 'wan-50-ansible', 'wan-50-pssh']
   const lines = new Map<string, string>()
   for (const [k, line] of before) lines.set(k, line.includes('(measured ') ? line : line.replace(/^\| ([^|]*?) \|/, `| $1 (measured ${stampOld}) |`))
   for (const r of rows) lines.set(r.key, `${rowLine(r)} <!-- key:${r.key} -->`)

@@ -1,4 +1,5 @@
 import {StringDecoder} from 'node:string_decoder'
+import {fileTest} from './builtins/file-test.js'
 import {killAllLaunched, launch} from './launcher/choose.js'
 import {killGroup} from './launcher/kill.js'
 import type {ChildEvents} from './launcher/types.js'
@@ -47,9 +48,13 @@ export function shellArgv(cmd: Pick<ShellCommand, 'script' | 'env' | 'sudo'>): s
 /**
  * Run one shell command in its own process group, streaming its output as
  * text. On timeout (or `signal`) the whole group gets SIGTERM, then SIGKILL. It is
- * started by the python launcher when there is one, else by Node (launcher/choose.ts).
+ * started by the python launcher when there is one, else by Node (launcher/choose.ts);
+ * a script that is only file tests is answered without a shell.
  */
 export function runShell(cmd: ShellCommand): Promise<ShellResult> {
+  // A plain file test needs no bash (builtins/file-test.ts); through sudo it is root's to answer.
+  const answered = cmd.sudo || cmd.stdin !== undefined || cmd.signal?.aborted ? undefined : fileTest(cmd.script)
+  if (answered !== undefined) return Promise.resolve({code: answered ? 0 : 1, signal: null, timedOut: false, sudoNeedsPassword: false})
   const argv = shellArgv(cmd)
   return new Promise((resolve, reject) => {
     let pid: number | undefined
