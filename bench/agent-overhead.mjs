@@ -27,7 +27,7 @@ export function agentOverhead({steps = 200, rounds = 5} = {}) {
     peer: `bash loop ${b.toFixed(0)} ms (spread ${spread(times.bash).toFixed(0)})`,
     ratio: (a / b).toFixed(2),
     figure: `${perStep.toFixed(2)} ms/step`,
-    target: '≤ 5 ms/step',
-    met: perStep <= 5,
+    target: '≤ 3 ms/step',
+    met: perStep <= 3,
   }
 }
