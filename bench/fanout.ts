@@ -269,6 +269,9 @@ export async function runMethods(set: LocalHostSet, opts: MethodRunsOptions): Pr
     for (let round = 0; round < opts.rounds; round++) {
       for (const m of methods) {
         for (const h of set.hosts) resetHost(h)
+        // What the previous method left running (Ansible's controller winding down, hosts'
+        // sessions closing) must not be charged to this one.
+        await settle()
         const once = async (): Promise<{ms: number; cpuMs: number}> => {
           if (m === 'ansible') return runAnsible(f, round)
           if (m === 'pssh') return runPssh(f, n)
@@ -307,6 +310,21 @@ export async function runMethods(set: LocalHostSet, opts: MethodRunsOptions): Pr
     return result
   } finally {
     rmSync(f.dir, {recursive: true, force: true})
+  }
+}
+
+/**
+ * Wait until the machine is nearly idle (under a fifth of its cores busy over 300 ms),
+ * at most 20 s: every method starts from the same quiet machine.
+ */
+export async function settle(): Promise<void> {
+  const cores = cpus().length
+  const deadline = Date.now() + 20_000
+  for (;;) {
+    const [b0, t0] = [machineCpuMs(), Date.now()]
+    await new Promise((r) => setTimeout(r, 300))
+    const busy = (machineCpuMs() - b0) / (Date.now() - t0) / cores
+    if (busy < 0.2 || Date.now() > deadline) return
   }
 }
 
