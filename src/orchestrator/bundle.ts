@@ -12,9 +12,9 @@ import {secretReason} from './bundle-secrets.js'
 export type BundleFile = ArchiveFile
 
 /**
- * What every host gets: the agent (dist/agent, the files a host's run loads) and, under playbooks/, exactly
- * the files the playbook uses (the playbook, its templates, its `files:` list,
- * as the agent's dry run lists them; see README "What goes into a bundle"). It is
+ * What every host gets: the agent (of dist/agent, the files a host's run loads) and,
+ * under playbooks/, exactly the files the playbook uses (the playbook, its templates, its
+ * `files:` list, as the agent's dry run lists them; see README "What goes into a bundle"). It is
  * uploaded into a directory named by its content hash, so a host that has it
  * already is skipped and two versions never mix.
  */
