@@ -37,13 +37,13 @@ export async function runInForeground(req: RunRequest, opts: ForegroundOptions, 
   if (opts.detachedChild && opts.stream) return runStreaming(req)
   let prepared: PreparedRun
   try {
-    prepared = await withEngines(() => prepareRun(req))
+    // A dry run checks the YAML itself, whatever compiled form lies beside it, and answers what it compiled.
+    const compiled = opts.dryRun ? await withEngines(() => compilePlaybook(req.playbookPath)) : undefined
+    prepared = await withEngines(() => prepareRun(req, compiled))
     if (opts.dryRun) {
-      // The plan renders the playbook's log paths and artifact URLs and compiles the playbook
-      // (from its YAML, whatever lies beside it): what they need is loaded here.
+      // The plan renders the playbook's log paths and artifact URLs: what they need is loaded here.
       await withEngines(() => [renderedLogs(prepared), renderedArtifacts(prepared)])
-      const compiled = opts.json ? await withEngines(() => compilePlaybook(req.playbookPath)) : undefined
-      printPlan(prepared, compiled, print)
+      printPlan(prepared, opts.json ? compiled : undefined, print)
       return 0
     }
     checkSudo(prepared)

@@ -4,7 +4,7 @@ import {loadPlaybook} from '../playbook/load.js'
 import {prepareSteps, type PreparedStep} from '../playbook/prepare.js'
 import {withEngines} from '../playbook/engines.js'
 import {selectSteps, selectUndoSteps} from '../playbook/select.js'
-import type {Playbook} from '../playbook/types.js'
+import type {CompiledPlaybook, Playbook} from '../playbook/types.js'
 import {doneSteps} from '../protocol/fold.js'
 import type {HostFacts, JournalRecord, RecordBody, RunEndRecord, RunMode, RunStatus} from '../protocol/records.js'
 import type {StartKind} from '../protocol/start-answer.js'
@@ -52,9 +52,10 @@ export interface RunResult {
 /**
  * Everything that can be checked before a run changes anything: playbook, vars, selection,
  * templates. It changes nothing itself, so the agent runs it under withEngines (engines.ts).
+ * `compiled`: the playbook already compiled from its YAML (the dry run's), used as it is.
  */
-export function prepareRun(req: RunRequest): PreparedRun {
-  const playbook = loadPlaybook(req.playbookPath, req.varsPath)
+export function prepareRun(req: RunRequest, compiled?: CompiledPlaybook): PreparedRun {
+  const playbook = loadPlaybook(req.playbookPath, req.varsPath, compiled)
   const facts = gatherFacts()
   const chosen = req.mode === 'undo' ? selectUndoSteps(playbook, req.toStep) : selectSteps(playbook, req.only, req.fromStep)
   const steps = prepareSteps(playbook, chosen, facts)

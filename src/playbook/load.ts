@@ -42,8 +42,10 @@ function readText(file: string, what: string): string {
  * needs is checked here, before anything runs: schema, duplicate ids,
  * template syntax, template files, unknown or missing vars.
  */
-export function loadPlaybook(path: string, varsPath?: string): Playbook {
+export function loadPlaybook(path: string, varsPath?: string, compiled?: CompiledPlaybook): Playbook {
   const file = resolve(path)
+  // Given `compiled` (the dry run compiles from the YAML first, for its answer), it is not made twice.
+  if (compiled) return withVars(compiled, file, path, varsPath)
   const text = readText(path, 'playbook')
   return withVars(readCompiled(file, text) ?? compileYaml(path, file, text), file, path, varsPath)
 }
