@@ -12,7 +12,7 @@
 import {resolve} from 'node:path'
 import type {RunRequest} from '../agent/run.js'
 import {onlyOf, runArgs, stateDirOf} from '../command-kit/agent-args.js'
-import {UserError} from '../errors/user-error.js'
+import {sayUserError, UserError} from '../errors/user-error.js'
 import type {AgentFlags, AgentSubcommand} from '../protocol/agent-cli.js'
 import {parseFast, type FlagSpec, type Values} from './fast-flags.js'
 
@@ -135,8 +135,7 @@ export async function runFast(argv: readonly string[]): Promise<boolean> {
     process.exitCode = await dispatch(command, flags)
   } catch (e) {
     if (!(e instanceof UserError)) throw e
-    process.stderr.write(`Error: ${e.message}\n`)
-    process.exitCode = e.exitCode
+    sayUserError(e)
   }
   return true
 }

@@ -6,12 +6,15 @@
  * included) goes to the oclif command. The tables mirror commands/fleet/status.ts,
  * prepare.ts and cleanup.ts; a test holds them in step.
  */
-import {UserError} from '../errors/user-error.js'
+import {sayUserError, UserError} from '../errors/user-error.js'
 import type {RunRequestFlags} from '../command-kit/run-request.js'
 import {parseFast, type FlagSpec, type Values} from './fast-flags.js'
 
+/** dbFlag (src/command-kit/fleet-flags.ts). */
+const DB = {kind: 'string', env: 'FLEET_DB', default: './fleet.db'} as const
+
 export const STATUS_FLAGS: Record<string, FlagSpec> = {
-  db: {kind: 'string', env: 'FLEET_DB', default: './fleet.db'},
+  db: DB,
   host: {kind: 'string'},
   json: {kind: 'boolean'},
   watch: {kind: 'boolean'},
@@ -28,7 +31,7 @@ const RUN_FLAGS: Record<string, FlagSpec> = {
   identity: {kind: 'string', char: 'i'},
   port: {kind: 'integer'},
   'known-hosts': STRING,
-  db: {kind: 'string', env: 'FLEET_DB', default: './fleet.db'},
+  db: DB,
   playbook: {kind: 'string', char: 'p', default: 'workshop'},
   vars: STRING,
   concurrency: {kind: 'integer', char: 'c', default: 32, min: 1},
@@ -74,10 +77,7 @@ export async function runFleetFast(argv: readonly string[]): Promise<boolean> {
     process.exitCode = await dispatch(command!, f)
   } catch (e) {
     if (!(e instanceof UserError)) throw e
-    // As the oclif commands do (src/command-kit/base-command.ts).
-    process.stderr.write(`Error: ${e.message}\n`)
-    process.exitCode = e.exitCode
-    if (e.exitNow) process.exit(e.exitCode)
+    sayUserError(e)
   }
   return true
 }

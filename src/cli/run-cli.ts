@@ -1,4 +1,4 @@
-import {UserError} from '../errors/user-error.js'
+import {sayUserError, UserError} from '../errors/user-error.js'
 
 /**
  * An entry point's main: the command's fast path (no oclif) when it takes the
@@ -13,7 +13,8 @@ export function runCli(url: string, fast: (argv: string[]) => Promise<boolean>, 
   }
   main().catch((e: Error & {oclif?: {exit?: number}}) => {
     // A UserError here is one said before any command ran (e.g. the shipped agent lacks oclif).
-    process.stderr.write(e instanceof UserError ? `Error: ${e.message}\n` : `${e.message}\n`)
-    process.exitCode = e instanceof UserError ? e.exitCode : e.oclif?.exit ?? 1
+    if (e instanceof UserError) return sayUserError(e)
+    process.stderr.write(`${e.message}\n`)
+    process.exitCode = e.oclif?.exit ?? 1
   })
 }

@@ -2,7 +2,7 @@
 // shared flags, the closing summaries. It sits under the commands; the wiring that
 // lists and loads them is src/cli, above them. Nothing here imports either.
 import {Command} from '@oclif/core'
-import {UserError} from '../errors/user-error.js'
+import {sayUserError, UserError} from '../errors/user-error.js'
 
 /**
  * Commands of both CLIs extend this: a UserError (bad file, bad flag value)
@@ -11,9 +11,7 @@ import {UserError} from '../errors/user-error.js'
 export abstract class BaseCommand extends Command {
   protected async catch(err: Error & {exitCode?: number}): Promise<unknown> {
     if (err instanceof UserError) {
-      process.stderr.write(`Error: ${err.message}\n`)
-      process.exitCode = err.exitCode
-      if (err.exitNow) process.exit(err.exitCode)
+      sayUserError(err)
       return undefined
     }
     return super.catch(err)

@@ -16,6 +16,16 @@ export class UserError extends Error {
   }
 }
 
+/**
+ * How every command says a UserError (the oclif commands, the fast paths, a CLI's main):
+ * its one sentence on stderr and its exit code; with exitNow the process ends at once.
+ */
+export function sayUserError(e: UserError): void {
+  process.stderr.write(`Error: ${e.message}\n`)
+  process.exitCode = e.exitCode
+  if (e.exitNow) process.exit(e.exitCode)
+}
+
 /** Where in a file a problem sits, for "FILE:LINE: field: problem" sentences. */
 export interface Place {
   file: string

@@ -40,9 +40,11 @@ function words(script: string): string[] | undefined {
       continue
     }
     const m = WORD.exec(rest)
-    if (!m || (rest.length > m[0].length && !/^[ \t]/.test(rest.slice(m[0].length)) && !rest.slice(m[0].length).startsWith('&&'))) return undefined
+    const after = m ? rest.slice(m[0].length) : ''
+    // A word ends at a blank, `&&` or the end; anything else glued to it is the shell's to read.
+    if (!m || (after && !/^([ \t]|&&)/.test(after))) return undefined
     out.push(m[0].replace(/'([^']*)'|\\'/g, (q, inner?: string) => (q === "\\'" ? "'" : inner!)))
-    rest = rest.slice(m[0].length).trimStart()
+    rest = after.trimStart()
   }
   return out
 }
@@ -73,16 +75,17 @@ export function fileTest(script: string): boolean | undefined {
   if (!/^\s*(test|\[)\s/.test(script)) return undefined
   const w = words(script)
   if (!w) return undefined
+  const tests: string[][] = [[]]
+  for (const word of w) {
+    if (word === '&&') tests.push([])
+    else tests[tests.length - 1].push(word)
+  }
+  // `a && b`: b runs only when a passed; the list's status is the last one run.
   let ok = true
-  for (let start = 0; start <= w.length; ) {
-    let end = w.indexOf('&&', start)
-    if (end === -1) end = w.length
-    const r = evalTest(w.slice(start, end))
+  for (const t of tests) {
+    const r = evalTest(t)
     if (r === undefined) return undefined
-    // `a && b`: b runs only when a passed; the list's status is the last one run.
     ok = ok && r
-    start = end + 1
-    if (end === w.length) break
   }
   return ok
 }
