@@ -7,6 +7,7 @@ import {mkdtempSync, writeFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {interleaved, median, spread, timeCommand} from './lib.mjs'
+import {sessionEnv} from './proc.ts'
 
 export function agentOverhead({steps = 200, rounds = 5} = {}) {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-bench-agent-'))
@@ -14,7 +15,7 @@ export function agentOverhead({steps = 200, rounds = 5} = {}) {
   writeFileSync(pb, `name: bench\nsteps:\n${Array.from({length: steps}, (_, i) => `  - id: s${i}\n    run: "true"\n`).join('')}`)
   const agent = resolve('dist/agent/agent.mjs')
   const times = interleaved(rounds, {
-    agent: (i) => timeCommand([process.execPath, agent, 'run', '-p', pb, '--state-dir', join(dir, `state-${i}`)], {env: {...process.env, NODE_ENV: 'production'}}),
+    agent: (i) => timeCommand([process.execPath, agent, 'run', '-p', pb, '--state-dir', join(dir, `state-${i}`)], {env: sessionEnv()}),
     bash: () => timeCommand(['bash', '-c', `for i in $(seq ${steps}); do bash --noprofile --norc -eo pipefail -c true; done`]),
   })
   rmSync(dir, {recursive: true, force: true})

@@ -10,7 +10,7 @@ import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
 import {compiledPath} from '../src/protocol/remote-layout.js'
-import {childrenCpuMs, median, spread} from './proc.js'
+import {childrenCpuMs, median, sessionEnv, spread} from './proc.js'
 
 export interface AgentStartupResult {
   agentMs: number[]
@@ -37,7 +37,7 @@ export function agentStartup({rounds = 7, batch = 10} = {}): AgentStartupResult 
   writeFileSync(pb, 'name: bench\nsteps:\n  - id: s1\n    run: "true"\n')
   const agent = resolve('dist/agent/agent.mjs')
   let n = 0
-  const env = {...process.env, NODE_ENV: 'production'}
+  const env = sessionEnv()
   const out: AgentStartupResult = {agentMs: [], nodeMs: [], yamlMs: []}
   const yamlOnly = join(dir, 'yaml-only')
   mkdirSync(yamlOnly)

@@ -13,6 +13,7 @@ import {packageRoot} from '../src/remote-agent/local-agent.js'
 import {validateLocally} from '../src/orchestrator/validate.js'
 import {FleetStore} from '../src/store/store.js'
 import {accountingAvailable, cpuOf, withAccounting} from './acct.js'
+import {mountHostDisk} from './host-disk.js'
 import {peerSteps, syntaxCheck, PEER_TOOLS} from './peers.js'
 import {timed} from './proc.js'
 
@@ -342,11 +343,17 @@ export function machineCpuMs(): number {
 export async function fanOutBench(opts: FanOutOptions): Promise<FanOutResult> {
   const log = opts.log ?? (() => undefined)
   const n = opts.hosts
-  log(`fan-out ${n} hosts: starting the loopback hosts`)
-  const set = await startLocalHosts({count: n, prefix: opts.prefix ?? 'fbx', maxSessions: 64, logLevel: 'ERROR', startTimeoutMs: 120_000})
+  log(`fan-out ${n} hosts: starting the loopback hosts (homes on a journaled ext4, bench/host-disk.ts)`)
+  const prefix = opts.prefix ?? 'fbx'
+  const disk = mountHostDisk(prefix)
   try {
-    return await runMethods(set, {rounds: opts.rounds, methods: opts.methods, label: `fan-out ${n} hosts`, log, fleetArgs: opts.fleetArgs, floor: opts.floor, accounting: opts.accounting, counters: () => ({machineCpuMs: machineCpuMs()})})
+    const set = await startLocalHosts({count: n, prefix, homeRoot: disk.homeRoot, maxSessions: 64, logLevel: 'ERROR', startTimeoutMs: 120_000})
+    try {
+      return await runMethods(set, {rounds: opts.rounds, methods: opts.methods, label: `fan-out ${n} hosts`, log, fleetArgs: opts.fleetArgs, floor: opts.floor, accounting: opts.accounting, counters: () => ({machineCpuMs: machineCpuMs()})})
+    } finally {
+      await set.stop()
+    }
   } finally {
-    await set.stop()
+    disk.unmount()
   }
 }

@@ -65,3 +65,14 @@ export function spread(xs: number[]): number {
 }
 
 export const sec = (ms: number) => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`
+
+/**
+ * The environment an agent gets on a host: what sshd sets for a session, nothing of this
+ * shell's. Not process.env: a NODE_EXTRA_CA_CERTS there (this machine sets one) makes every
+ * Node.js start read and parse that CA bundle, ~30 ms here, which no host pays and which
+ * counts on both sides of a ratio against `node -e 0` (50 ms instead of ~21).
+ */
+export function sessionEnv(): NodeJS.ProcessEnv {
+  const keep = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG']
+  return Object.fromEntries(keep.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]))
+}

@@ -22,6 +22,7 @@ import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {connect} from 'node:net'
 import {join} from 'node:path'
 import {startLocalHosts, type LocalHostSet} from '../testbed/index.js'
+import {mountHostDisk, type HostDisk} from './host-disk.js'
 import {descendants, isAlive, readProc, signalPid} from '../testbed/machine/procs.js'
 import {packageRoot} from '../src/remote-agent/local-agent.js'
 import {runMethods, type FanOutResult, type Method} from './fanout.js'
@@ -274,6 +275,7 @@ async function wanBenchLocked(opts: WanOptions): Promise<WanResult> {
 
   let line: ChildProcess | undefined
   let set: LocalHostSet | undefined
+  let disk: HostDisk | undefined
   // A run stopped half-way (exit, SIGINT, SIGTERM) still takes the network down; the hosts' own exit hook stops their sshds.
   const emergency = () => {
     if (line?.pid !== undefined && line.exitCode === null) line.kill('SIGKILL')
@@ -301,7 +303,8 @@ async function wanBenchLocked(opts: WanOptions): Promise<WanResult> {
       line = await delayLine(delayMs)
     }
     log(`WAN ${n} hosts: starting the hosts' sshds in ${ROOM_NS}`)
-    set = await startLocalHosts({count: n, prefix: opts.prefix ?? 'fwn', maxSessions: 64, logLevel: 'ERROR', startTimeoutMs: 120_000, netns: {name: ROOM_NS, addresses}})
+    disk = mountHostDisk(opts.prefix ?? 'fwn')
+    set = await startLocalHosts({count: n, prefix: opts.prefix ?? 'fwn', homeRoot: disk.homeRoot, maxSessions: 64, logLevel: 'ERROR', startTimeoutMs: 120_000, netns: {name: ROOM_NS, addresses}})
     const rttMs = await rtt(addresses[0])
     log(`WAN ${n} hosts: round trip ${rttMs.toFixed(1)} ms (${2 * delayMs} ms added)`)
     if (rttMs < 2 * delayMs * 0.9) throw new Error(`WAN bench: the round trip is ${rttMs.toFixed(1)} ms, less than the ${2 * delayMs} ms added: the delay is not in the path`)
@@ -320,6 +323,7 @@ async function wanBenchLocked(opts: WanOptions): Promise<WanResult> {
     try {
       await set?.stop()
       await stopChild(line)
+      disk?.unmount()
     } finally {
       const left = teardownNetwork()
       process.removeListener('exit', emergency)

@@ -30,6 +30,16 @@ export const HOST_FILES = 'host-files.json'
  */
 export function runLocalAgent<S extends AgentSubcommand>(sub: S, flags: AgentFlags[S], positional: string[] = []): {status: number | null; stdout: string; stderr: string} {
   const args = [join(localAgentDir(), AGENT_ENTRY), ...agentArgv(sub, flags, positional)]
-  const r = spawnSync(process.execPath, args, {encoding: 'utf8', env: {...process.env, NODE_ENV: 'production'}})
+  const r = spawnSync(process.execPath, args, {encoding: 'utf8', env: localAgentEnv()})
   return {status: r.status, stdout: r.stdout, stderr: r.stderr}
+}
+
+/**
+ * This process's environment without NODE_EXTRA_CA_CERTS: neither the dry run nor redaction
+ * opens a TLS connection, and with it set every Node.js start reads and parses that CA file
+ * before its first line (~30 ms of CPU with a system bundle, on every fleet command).
+ */
+function localAgentEnv(): NodeJS.ProcessEnv {
+  const {NODE_EXTRA_CA_CERTS: _unused, ...env} = process.env
+  return {...env, NODE_ENV: 'production'}
 }
