@@ -2,6 +2,7 @@ import {spawn} from 'node:child_process'
 import {chmodSync, readFileSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
+import {NODE_FIRST} from '../../src/agent/launcher/choose.js'
 import type {JournalRecord} from '../../src/protocol/index.js'
 import {agent, AGENT, ndjson, tempDir, waitUntil} from '../helpers/agent-cli.js'
 
@@ -41,6 +42,9 @@ function oldPython(dir: string): string {
   return path
 }
 
+/** Enough steps that the last two start after Node's first NODE_FIRST commands (the launcher's, when it runs). */
+const LONG = [...Array.from({length: NODE_FIRST}, (_, i) => `  - id: s${i}\n    run: "true"\n`), `  - id: parent\n    run: ${PARENT}\n  - id: again\n    run: ${PARENT}\n`].join('')
+
 async function runWith(env: Record<string, string>, steps?: string) {
   const home = tempDir()
   const r = await agent(['run', '-p', playbook(home, steps), '--state-dir', join(home, 'state'), '--json'], {home, env})
@@ -48,8 +52,12 @@ async function runWith(env: Record<string, string>, steps?: string) {
 }
 
 describe('the agent with the python launcher', () => {
-  it('starts steps from one launcher by default, and the launcher ends with the agent', async () => {
-    const r = await runWith({})
+  it("starts a run's first commands with Node, later ones from one launcher, and the launcher ends with the agent", async () => {
+    const short = await runWith({})
+    expect(short.code, short.stderr).toBe(0)
+    expect(Number(outputOf(short.records, 'parent'))).toBe(agentPid(short.records))
+    expect(Number(outputOf(short.records, 'again'))).toBe(agentPid(short.records))
+    const r = await runWith({}, LONG)
     expect(r.stderr).toBe('')
     expect(r.code).toBe(0)
     const parent = Number(outputOf(r.records, 'parent'))
@@ -59,7 +67,7 @@ describe('the agent with the python launcher', () => {
   })
 
   it('Node starts the steps when forced', async () => {
-    const forced = await runWith({FLEET_AGENT_LAUNCHER: 'node'})
+    const forced = await runWith({FLEET_AGENT_LAUNCHER: 'node'}, LONG)
     expect(Number(outputOf(forced.records, 'parent'))).toBe(agentPid(forced.records))
     expect(Number(outputOf(forced.records, 'again'))).toBe(agentPid(forced.records))
   })
@@ -67,7 +75,7 @@ describe('the agent with the python launcher', () => {
   it('falls back to Node when python is missing or too old', async () => {
     const dir = tempDir()
     for (const python of ['/nonexistent/python3', oldPython(dir)]) {
-      const r = await runWith({FLEET_AGENT_PYTHON: python})
+      const r = await runWith({FLEET_AGENT_PYTHON: python}, LONG)
       expect(r.code, r.stderr).toBe(0)
       expect(Number(outputOf(r.records, 'parent'))).toBe(agentPid(r.records))
       expect(Number(outputOf(r.records, 'again'))).toBe(agentPid(r.records))
@@ -92,7 +100,7 @@ describe('the agent with the python launcher', () => {
   it('when the agent is killed, the launcher exits and leaves the running step alone, as Node did', async () => {
     const home = tempDir()
     const pb = playbook(home, `  - id: parent\n    run: |\n      ${PARENT}; echo $$\n      while [ ! -f ${home}/go ]; do sleep 0.05; done\n`)
-    const child = spawn(process.execPath, [AGENT, 'run', '-p', pb, '--state-dir', join(home, 'state'), '--json'], {env: {...process.env, HOME: home}, stdio: ['ignore', 'pipe', 'ignore']})
+    const child = spawn(process.execPath, [AGENT, 'run', '-p', pb, '--state-dir', join(home, 'state'), '--json'], {env: {...process.env, HOME: home, FLEET_AGENT_LAUNCHER: 'python'}, stdio: ['ignore', 'pipe', 'ignore']})
     let text = ''
     child.stdout.on('data', (d) => (text += d))
     await waitUntil('the step runs', () => outputOf(ndjson(text.slice(0, text.lastIndexOf('\n') + 1)), 'parent').split('\n').length > 2)
