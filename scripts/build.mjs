@@ -1,5 +1,6 @@
 // Builds dist/: the agent as one self-contained folder (agent.mjs and its chunks; it
-// runs with plain node 18+ on a host with no node_modules), the fleet CLI for this machine,
+// runs with plain node 18+ with no node_modules), the part of it hosts get (dist/agent-host),
+// the fleet CLI for this machine,
 // and the test bed that `fleet demo` loads (dist/testbed).
 import {build} from 'esbuild'
 import {cpSync, mkdirSync, readFileSync, writeFileSync, rmSync} from 'node:fs'
@@ -37,7 +38,7 @@ const chunks = {splitting: true, chunkNames: 'chunk-[hash]'}
 
 rmSync('dist/agent', {recursive: true, force: true})
 mkdirSync('dist/agent', {recursive: true})
-const agentBuild = await build({
+await build({
   ...esm,
   ...chunks,
   entryPoints: {agent: 'src/cli/agent-main.ts'},
@@ -50,7 +51,6 @@ const agentBuild = await build({
   plugins: [zodEnglishOnly, lazyEngines],
   define,
   banner,
-  metafile: true,
 })
 writeFileSync(
   'dist/agent/package.json',
@@ -66,24 +66,47 @@ writeFileSync(
   ),
 )
 
-// What fleet ships to a host (dist/agent/host-files.json, read by src/orchestrator/bundle.ts):
-// the files reachable from agent.mjs without the chunks of oclif (help, bad flags, `redact`),
-// the YAML reader and the playbook schemas. A host runs the playbook fleet's dry run compiled,
-// with JSON vars, through the fast path: those chunks are three quarters of the agent's bytes
-// and never load there. The agent answers their absence with one sentence (agent-main.ts, engines.ts).
-const NOT_SHIPPED = ['src/cli/agent-oclif.ts', 'node_modules/yaml/dist/index.js', 'src/playbook/schema.ts']
-const outputs = Object.fromEntries(Object.entries(agentBuild.metafile.outputs).map(([out, o]) => [out.replace(/^dist\/agent\//, ''), o]))
-for (const e of NOT_SHIPPED) if (!Object.values(outputs).some((o) => o.entryPoint === e)) throw new Error(`build: ${e} is no chunk of its own in the agent's build; fix NOT_SHIPPED`)
-const shipped = new Set()
-const visit = (name) => {
-  const o = outputs[name]
-  if (!o || shipped.has(name) || NOT_SHIPPED.includes(o.entryPoint)) return
-  shipped.add(name)
-  for (const i of o.imports) if (!i.external) visit(i.path.replace(/^dist\/agent\//, ''))
+// What fleet ships to a host (dist/agent-host, read by src/orchestrator/bundle.ts): the same
+// agent as two modules, agent.mjs and LiquidJS beside it (liquid.mjs, loaded when a template
+// needs more than plain substitution), without oclif (help, bad flags, `redact`), the YAML
+// reader and the playbook schemas. A host runs the playbook fleet's dry run compiled, with
+// JSON vars, through the fast path: those are three quarters of the agent's bytes and never
+// load there; their imports point at files no host has, and the agent answers their absence
+// in one sentence (src/errors/shipped-agent.ts). One module, not dist/agent's chunks: every
+// run on a host starts by loading it, and one file is less work for Node's loader (and one
+// file to unpack, not twenty-six).
+// The folder is matched by isShippedWithout (src/errors/shipped-agent.ts).
+const NOT_SHIPPED_DIR = 'not-shipped'
+const NOT_SHIPPED = {'./agent-oclif.js': 'agent-oclif', yaml: 'yaml', './schema.js': 'schema'}
+const hostSplit = {
+  name: 'host-split',
+  setup(b) {
+    b.onResolve({filter: /^(\.\/agent-oclif\.js|yaml|\.\/schema\.js|liquidjs)$/}, (args) => {
+      if (args.kind !== 'dynamic-import') return undefined
+      if (args.path === 'liquidjs') return {path: './liquid.mjs', external: true}
+      return {path: `./${NOT_SHIPPED_DIR}/${NOT_SHIPPED[args.path]}.mjs`, external: true}
+    })
+  },
 }
-visit('agent.mjs')
-const left = Object.keys(outputs).filter((n) => n.endsWith('.mjs') && !shipped.has(n))
-writeFileSync('dist/agent/host-files.json', JSON.stringify({files: [...shipped].sort(), notShipped: left.sort()}, null, 2) + '\n')
+rmSync('dist/agent-host', {recursive: true, force: true})
+const hostBuild = await build({
+  ...esm,
+  entryPoints: {agent: 'src/cli/agent-main.ts'},
+  outdir: 'dist/agent-host',
+  target: 'node18',
+  minify: true,
+  legalComments: 'none',
+  external: ['typescript'],
+  plugins: [hostSplit, zodEnglishOnly, lazyEngines],
+  define,
+  banner,
+  metafile: true,
+})
+// A static import of one of them would carry it into the host's agent unseen: refuse the build.
+const carried = Object.keys(hostBuild.metafile.inputs).filter((f) => /^(node_modules\/(yaml|@oclif|liquidjs)\/|src\/playbook\/schema\.ts$|src\/cli\/agent-oclif\.ts$)/.test(f))
+if (carried.length) throw new Error(`build: the host's agent would carry ${carried.slice(0, 3).join(', ')}: import it only with import() where it is needed`)
+// LiquidJS's own ES module build (its "module"), so that `export *` names its exports.
+await build({...esm, stdin: {contents: "export * from 'liquidjs'", resolveDir: '.', sourcefile: 'liquid.mjs'}, mainFields: ['module', 'main'], outfile: 'dist/agent-host/liquid.mjs', target: 'node18', minify: true, legalComments: 'none', banner})
 
 // The fleet CLI runs here, beside node_modules: bundle only fleet's own code.
 rmSync('dist/fleet', {recursive: true, force: true})

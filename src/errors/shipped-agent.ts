@@ -1,12 +1,13 @@
 import {UserError} from './user-error.js'
 
 /**
- * A host gets the agent without the chunks its runs never load (scripts/build.mjs:
- * oclif, the YAML reader, the playbook schemas). Asked for one of them anyway, the
- * agent says so in one sentence instead of a module-not-found stack.
+ * A host gets the agent without what its runs never load (scripts/build.mjs, dist/agent-host:
+ * oclif, the YAML reader, the playbook schemas; their imports there point into a folder
+ * `not-shipped` that no host has). Asked for one of them anyway, the agent says so in one
+ * sentence instead of a module-not-found stack.
  */
 export function isShippedWithout(e: unknown): boolean {
-  return (e as NodeJS.ErrnoException | undefined)?.code === 'ERR_MODULE_NOT_FOUND' && /[/\\]chunk-[A-Z0-9]+\.mjs/.test(String((e as Error).message))
+  return (e as NodeJS.ErrnoException | undefined)?.code === 'ERR_MODULE_NOT_FOUND' && /[/\\]not-shipped[/\\][\w-]+\.mjs/.test(String((e as Error).message))
 }
 
 const SHIPPED = 'This agent is the part of it that fleet ships to hosts'

@@ -5,7 +5,7 @@ import {basename, dirname, isAbsolute, join, posix, relative, resolve, sep} from
 import {type ArchiveFile, ustar} from '../archive/ustar.js'
 import {UserError} from '../errors/user-error.js'
 import {AGENT_ENTRY, compiledPath} from '../protocol/remote-layout.js'
-import {HOST_FILES, localAgentDir, packageRoot} from '../remote-agent/local-agent.js'
+import {hostAgentDir, packageRoot} from '../remote-agent/local-agent.js'
 import {secretReason} from './bundle-secrets.js'
 
 /** A file of the bundle; `rel` is its path inside the bundle directory. */
@@ -75,11 +75,11 @@ function playbookFile(pbDir: string, rel: string, isPlaybook: boolean): BundleFi
  * anywhere, for a file outside the folder or one that looks like a secret.
  */
 export function buildBundle(playbookPath: string, playbookFiles: readonly string[], compiled?: Record<string, unknown>): Bundle {
-  const agentDir = localAgentDir()
+  const agentDir = hostAgentDir()
   if (!existsSync(join(agentDir, AGENT_ENTRY))) throw new UserError(`${agentDir}/${AGENT_ENTRY} is missing; run "npm run build" first.`)
   const files: BundleFile[] = []
-  // agent.mjs and the chunks a host's run can load: the build lists them (not oclif, the YAML reader, the schemas).
-  for (const name of hostAgentFiles(agentDir)) files.push({rel: name, data: readFileSync(join(agentDir, name)), mode: 0o644})
+  // The agent as hosts get it (scripts/build.mjs: agent.mjs and liquid.mjs; not oclif, the YAML reader, the schemas).
+  for (const name of readdirSync(agentDir).sort()) files.push({rel: name, data: readFileSync(join(agentDir, name)), mode: 0o644})
   // Exactly the files the playbook uses, never its whole folder.
   const pbDir = dirname(resolve(playbookPath))
   const wanted = new Set([basename(playbookPath), ...playbookFiles.map((f) => posix.normalize(f))])
@@ -90,19 +90,6 @@ export function buildBundle(playbookPath: string, playbookFiles: readonly string
   const h = createHash('sha256')
   for (const f of files) h.update(f.rel).update('\0').update(createHash('sha256').update(f.data).digest()).update('\0')
   return {hash: h.digest('hex').slice(0, 16), files, playbookRel: join('playbooks', basename(playbookPath)), bytes: files.reduce((n, f) => n + f.data.length, 0)}
-}
-
-/** The agent's files a host gets, as the build listed them (scripts/build.mjs: host-files.json). */
-function hostAgentFiles(agentDir: string): string[] {
-  const list = join(agentDir, HOST_FILES)
-  let files: unknown
-  try {
-    files = (JSON.parse(readFileSync(list, 'utf8')) as {files?: unknown}).files
-  } catch {
-    files = undefined
-  }
-  if (!Array.isArray(files) || !files.includes(AGENT_ENTRY) || files.some((f) => typeof f !== 'string' || !existsSync(join(agentDir, f)))) throw new UserError(`${list} is missing or does not match the agent's files; run "npm run build".`)
-  return files as string[]
 }
 
 const tars = new WeakMap<Bundle, {tar: Buffer; gz?: Buffer}>()

@@ -15,13 +15,15 @@ export function packageRoot(): string {
   return dir
 }
 
-/** The built agent here (dist/agent): what every host gets in its bundle (HOST_FILES) and the rest of its command line. */
+/** The whole built agent here (dist/agent): what the dry run and redaction run on the instructor's side. */
 export function localAgentDir(): string {
   return join(packageRoot(), 'dist', 'agent')
 }
 
-/** In dist/agent: the files of it fleet ships to hosts (written by scripts/build.mjs). */
-export const HOST_FILES = 'host-files.json'
+/** The same agent as every host gets it in its bundle (dist/agent-host: without oclif, the YAML reader, the schemas). */
+export function hostAgentDir(): string {
+  return join(packageRoot(), 'dist', 'agent-host')
+}
 
 /**
  * Run the agent here, on the instructor's machine, with the same contract as on a
