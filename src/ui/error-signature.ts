@@ -66,8 +66,10 @@ export class HostNames {
 
   add(name: string): void {
     const n = name.trim().toLowerCase()
-    // An IP address given as a name is an address: the address rule takes it.
-    if (n && !isIP(n.replace(/^\[|\]$/g, ''))) this.names.add(n)
+    // An IP address given as a name is an address: the address rule takes it. (isIP only for
+    // what could be one: hex digits, dots, colons, a zone; it is the slow part for a big room.)
+    const bare = n.replace(/^\[|\]$/g, '')
+    if (n && !(/^[0-9a-f:.]+(?:%.+)?$/.test(bare) && isIP(bare))) this.names.add(n)
   }
 
   get size(): number {

@@ -1,6 +1,6 @@
 import {describe, expect, it} from 'vitest'
 import type {HostRow} from '../../src/store/store.js'
-import {errorSignature, foldHosts, groupErrors, isGenericError, normaliseLine, type HostFailure} from '../../src/ui/error-signature.js'
+import {errorSignature, foldHosts, groupErrors, HostNames, isGenericError, normaliseLine, type HostFailure} from '../../src/ui/error-signature.js'
 import {hostFailures} from '../../src/ui/room-errors.js'
 import {buildReport, renderReport} from '../../src/ui/status-view.js'
 
@@ -240,6 +240,16 @@ describe('groupErrors', () => {
     expect(two.detail).toEqual(["error: Failed to start domain 'controller00'", VIRT_NET])
     const [plain] = groupErrors([{host: 'a', step: 'x', error: 'exit code 3', tail: ['step one', 'step two', '']}])
     expect(plain.detail).toEqual(['step two'])
+  })
+})
+
+describe('HostNames', () => {
+  it('takes names, not addresses given as names (IPv4, IPv6, bracketed, with a zone), hex-looking names included', () => {
+    const addresses = ['10.0.0.5', '::1', 'fe80::1', '[fe80::1]', 'fe80::1%eth0', '::ffff:10.0.0.5', 'FE80::A']
+    const names = ['cafe', 'bad.face', 'fe80', 'lab-07', '10.0.0', 'a.b.c.d', '1.2.3.4.5']
+    const h = new HostNames([...addresses, ...names])
+    expect(h.size).toBe(names.length)
+    for (const n of names) expect(h.replace(`on ${n} now`), n).toBe('on <host> now')
   })
 })
 
