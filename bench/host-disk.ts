@@ -22,7 +22,11 @@ export function mountHostDisk(name: string, sizeGb = 8): HostDisk {
   const homeRoot = `${ROOT}/${name}-home`
   mkdirSync(homeRoot, {recursive: true})
   // A previous bench killed midway may have left it mounted.
-  execFileSync('sh', ['-c', `umount ${homeRoot} 2>/dev/null; true`])
+  try {
+    execFileSync('umount', [homeRoot], {stdio: 'ignore'})
+  } catch {
+    // not mounted
+  }
   rmSync(image, {force: true})
   execFileSync('truncate', ['-s', `${sizeGb}G`, image])
   execFileSync('mkfs.ext4', ['-q', '-F', '-O', 'has_journal', image])
