@@ -2,7 +2,6 @@ import {createHash} from 'node:crypto'
 import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join, resolve} from 'node:path'
-import {parse as parseYaml} from 'yaml'
 import type {HostSpec} from '../inventory/index.js'
 import {UserError} from '../errors/user-error.js'
 import {HostEvents, ListenerFailure, type HostListener} from '../events/host-events.js'
@@ -17,6 +16,7 @@ import {hostsNamed} from '../hosts/select.js'
 import {runHostSession, type VarsUpload} from './host-session.js'
 import {layeredHostKeys, transportFor} from '../hosts/transports.js'
 import {validateLocally, type LocalPlan} from './validate.js'
+import {yamlReader} from '../playbook/yaml-lazy.js'
 
 export interface FleetRunRequest extends HostsRequest {
   mode: 'run' | 'undo'
@@ -176,7 +176,7 @@ export function agentRequest(run: RunRow): string {
  * the hosts' agents read without the YAML parser or the schemas; checked here already.
  */
 function varsUpload(path: string): VarsUpload {
-  return uploadOf(varsJson((parseYaml(readFileSync(path, 'utf8')) as Record<string, unknown> | null) ?? {}))
+  return uploadOf(varsJson((yamlReader().parse(readFileSync(path, 'utf8')) as Record<string, unknown> | null) ?? {}))
 }
 
 const varsJson = (vars: Record<string, unknown>) => Buffer.from(JSON.stringify(vars) + '\n')
@@ -192,7 +192,7 @@ function uploadOf(data: Buffer): VarsUpload {
 function withOverlay(req: FleetRunRequest, playbook: string, steps: StepSelection, overlay: Record<string, unknown>): {plan: LocalPlan; vars: VarsUpload} {
   const dir = mkdtempSync(join(tmpdir(), 'fleet-vars-'))
   try {
-    const base = req.vars ? (parseYaml(readFileSync(req.vars, 'utf8')) as Record<string, unknown> | null) : null
+    const base = req.vars ? (yamlReader().parse(readFileSync(req.vars, 'utf8')) as Record<string, unknown> | null) : null
     const data = varsJson({...(base ?? {}), ...overlay})
     const file = join(dir, 'vars.yaml')
     writeFileSync(file, data, {mode: 0o600})

@@ -1,6 +1,6 @@
 import {readFileSync} from 'node:fs'
-import {LineCounter, parseDocument, isMap, isScalar} from 'yaml'
 import {UserError} from '../errors/user-error.js'
+import {yamlReader} from '../playbook/yaml-lazy.js'
 import type {CacheEndpoint} from './plan.js'
 
 /*
@@ -13,7 +13,7 @@ import type {CacheEndpoint} from './plan.js'
 
 /** A playbook's declared vars and their plain default values (a `{value: ...}` map gives its value). */
 export function declaredVars(playbookPath: string): Map<string, unknown> {
-  const doc = parseDocument(readFileSync(playbookPath, 'utf8'))
+  const doc = yamlReader().parseDocument(readFileSync(playbookPath, 'utf8'))
   const vars = (doc.toJS() as {vars?: Record<string, unknown>} | null)?.vars ?? {}
   return new Map(Object.entries(vars).map(([k, v]) => [k, v !== null && typeof v === 'object' && !Array.isArray(v) && 'value' in v ? (v as {value: unknown}).value : v]))
 }
@@ -36,6 +36,7 @@ export function readCacheVars(path: string | undefined, cachePlaybook: string, c
   } catch (e) {
     throw new UserError(`${path}: cannot read the cache vars file (${(e as NodeJS.ErrnoException).code ?? String(e)}).`)
   }
+  const {LineCounter, parseDocument, isMap, isScalar} = yamlReader()
   const lines = new LineCounter()
   const doc = parseDocument(text, {lineCounter: lines})
   if (doc.errors.length) {
