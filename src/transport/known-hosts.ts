@@ -143,21 +143,36 @@ function globToRegExp(pattern: string): RegExp {
 
 /** Does an entry's host field match `hostId` (`host` or `[host]:port`)? Hashed entries and `!` negations included. */
 export function hostFieldMatches(hosts: string, hostId: string): boolean {
+  return hostFieldMatcher(hosts)(hostId)
+}
+
+/**
+ * An entry's host field as a test of host ids, made once per line: a room looks every host
+ * up against every line, so a pattern compiled per lookup cost N² regular expressions.
+ */
+export function hostFieldMatcher(hosts: string): (hostId: string) => boolean {
   if (hosts.startsWith('|1|')) {
     const [, , salt, hash] = hosts.split('|')
-    if (!salt || !hash) return false
-    const mac = createHmac('sha1', Buffer.from(salt, 'base64')).update(hostId).digest('base64')
-    return mac === hash
+    if (!salt || !hash) return () => false
+    const key = Buffer.from(salt, 'base64')
+    return (hostId) => createHmac('sha1', key).update(hostId).digest('base64') === hash
   }
-  let matched = false
-  for (const pattern of hosts.split(',')) {
-    if (pattern.startsWith('!')) {
-      if (globToRegExp(pattern.slice(1)).test(hostId)) return false
-    } else if (globToRegExp(pattern).test(hostId)) {
+  // A pattern without wildcards is the host id itself, in any case.
+  const patterns = hosts.split(',').map((p) => {
+    const negated = p.startsWith('!')
+    const pattern = negated ? p.slice(1) : p
+    return {negated, exact: /[*?]/.test(pattern) ? undefined : pattern.toLowerCase(), glob: /[*?]/.test(pattern) ? globToRegExp(pattern) : undefined}
+  })
+  return (hostId) => {
+    const id = hostId.toLowerCase()
+    let matched = false
+    for (const p of patterns) {
+      if (!(p.exact !== undefined ? p.exact === id : p.glob!.test(hostId))) continue
+      if (p.negated) return false
       matched = true
     }
+    return matched
   }
-  return matched
 }
 
 /** Hash a host id the way `ssh-keygen -H` / `HashKnownHosts yes` does. */
@@ -174,7 +189,9 @@ export function hashHostId(hostId: string, salt = randomBytes(20)): string {
  */
 export class KnownHostsFile implements HostKeyStore {
   readonly location: string
-  private entries: KnownHostsEntry[]
+  private entries: KnownHostsEntry[] = []
+  /** entries[i]'s host field as a test (hostFieldMatcher). */
+  private matchers: Array<(hostId: string) => boolean> = []
   private readonly hashNew: boolean
 
   constructor(path: string, opts: {hashNew?: boolean} = {}) {
@@ -188,11 +205,21 @@ export class KnownHostsFile implements HostKeyStore {
         throw new UserError(`cannot read known-hosts file ${path}: ${(err as Error).message}`)
       }
     }
+    this.load(text)
+  }
+
+  private load(text: string): void {
     this.entries = parseKnownHosts(text)
+    this.matchers = this.entries.map((e) => hostFieldMatcher(e.hosts))
+  }
+
+  /** The entries for `hostId`, with the marker wanted (none: plain keys). */
+  private matching(hostId: string, marker?: KnownHostsEntry['marker']): KnownHostsEntry[] {
+    return this.entries.filter((e, i) => e.marker === marker && this.matchers[i](hostId))
   }
 
   getAll(hostId: string): string[] {
-    return this.entries.filter((e) => !e.marker && hostFieldMatches(e.hosts, hostId)).map((e) => e.key)
+    return this.matching(hostId).map((e) => e.key)
   }
 
   get(hostId: string): string | undefined {
@@ -200,7 +227,7 @@ export class KnownHostsFile implements HostKeyStore {
   }
 
   getRevoked(hostId: string): string[] {
-    return this.entries.filter((e) => e.marker === 'revoked' && hostFieldMatches(e.hosts, hostId)).map((e) => e.key)
+    return this.matching(hostId, 'revoked').map((e) => e.key)
   }
 
   set(hostId: string, key: string): void {
@@ -215,15 +242,15 @@ export class KnownHostsFile implements HostKeyStore {
       if (current.length > 0 && !current.endsWith('\n')) prefix = '\n'
     }
     appendFileSync(this.location, prefix + line, {mode: 0o644})
-    this.entries = parseKnownHosts(readFileSync(this.location, 'utf8'))
+    this.load(readFileSync(this.location, 'utf8'))
   }
 
   /** Remove every non-marker line for the host (like `ssh-keygen -R`). */
   delete(hostId: string): void {
     if (!existsSync(this.location)) return
     const lines = readFileSync(this.location, 'utf8').split('\n')
-    const drop = new Set(this.entries.filter((e) => !e.marker && hostFieldMatches(e.hosts, hostId)).map((e) => e.line))
+    const drop = new Set(this.matching(hostId).map((e) => e.line))
     writeFileSync(this.location, lines.filter((_, i) => !drop.has(i + 1)).join('\n'))
-    this.entries = parseKnownHosts(readFileSync(this.location, 'utf8'))
+    this.load(readFileSync(this.location, 'utf8'))
   }
 }

@@ -131,6 +131,22 @@ describe('KnownHostsFile', () => {
     expect(new KnownHostsFile(file).get('[127.77.0.2]:2022')).toBe(OTHER)
   })
 
+  it("a room's file: every host its own line's key, wildcards, negations, hashed lines and revocations beside them", () => {
+    const file = join(tmp(), 'known_hosts')
+    const id = (i: number) => `[10.7.${i >> 8}.${i & 255}]:22`
+    const lines = Array.from({length: 300}, (_, i) => `${id(i)} ${i % 2 ? KEY : OTHER}`)
+    lines.push(`*.lab.example,!bad.lab.example ${KEY}`, `${HASHED_NAME} ${OTHER}`, `@revoked [10.7.0.9]:22 ${OTHER}`)
+    writeFileSync(file, lines.join('\n') + '\n')
+    const store = new KnownHostsFile(file)
+    for (let i = 0; i < 300; i++) expect(store.getAll(id(i)), id(i)).toEqual([i % 2 ? KEY : OTHER])
+    expect(store.getAll('[10.7.1.44]:22')).toEqual([])
+    expect(store.getAll('Node1.LAB.example')).toEqual([KEY])
+    expect(store.getAll('bad.lab.example')).toEqual([])
+    expect(store.getAll('bastion.example.org')).toEqual([OTHER])
+    expect(checkHostKey(store, id(9), blob(OTHER)).status).toBe('revoked')
+    expect(checkHostKey(store, id(8), blob(OTHER)).status).toBe('known')
+  })
+
   it('hashes new entries when asked', () => {
     const file = join(tmp(), 'known_hosts')
     new KnownHostsFile(file, {hashNew: true}).set('[10.1.1.1]:2022', KEY)
