@@ -161,7 +161,8 @@ export function hostFieldMatcher(hosts: string): (hostId: string) => boolean {
   const patterns = hosts.split(',').map((p) => {
     const negated = p.startsWith('!')
     const pattern = negated ? p.slice(1) : p
-    return {negated, exact: /[*?]/.test(pattern) ? undefined : pattern.toLowerCase(), glob: /[*?]/.test(pattern) ? globToRegExp(pattern) : undefined}
+    const wild = /[*?]/.test(pattern)
+    return {negated, exact: wild ? undefined : pattern.toLowerCase(), glob: wild ? globToRegExp(pattern) : undefined}
   })
   return (hostId) => {
     const id = hostId.toLowerCase()
