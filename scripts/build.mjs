@@ -36,22 +36,15 @@ const esm = {outExtension: {'.js': '.mjs'}, bundle: true, platform: 'node', form
 // schema stay unread when following a journal or starting a run; `fleet status` loads its own).
 const chunks = {splitting: true, chunkNames: 'chunk-[hash]'}
 
+// What the agent's builds share: code for Node 18+ on a host, minified, with a require() for
+// its bundled CommonJS dependencies; the agent's entry, built whole (dist/agent) and as hosts get it.
+const forHosts = {...esm, target: 'node18', minify: true, legalComments: 'none', banner}
+// oclif only loads typescript in development mode, which the agent never uses.
+const agentEntry = {...forHosts, entryPoints: {agent: 'src/cli/agent-main.ts'}, external: ['typescript'], define}
+
 rmSync('dist/agent', {recursive: true, force: true})
 mkdirSync('dist/agent', {recursive: true})
-await build({
-  ...esm,
-  ...chunks,
-  entryPoints: {agent: 'src/cli/agent-main.ts'},
-  outdir: 'dist/agent',
-  target: 'node18',
-  minify: true,
-  legalComments: 'none',
-  // oclif only loads typescript in development mode, which the agent never uses.
-  external: ['typescript'],
-  plugins: [zodEnglishOnly, lazyEngines],
-  define,
-  banner,
-})
+await build({...agentEntry, ...chunks, outdir: 'dist/agent', plugins: [zodEnglishOnly, lazyEngines]})
 writeFileSync(
   'dist/agent/package.json',
   JSON.stringify(
@@ -89,24 +82,12 @@ const hostSplit = {
   },
 }
 rmSync('dist/agent-host', {recursive: true, force: true})
-const hostBuild = await build({
-  ...esm,
-  entryPoints: {agent: 'src/cli/agent-main.ts'},
-  outdir: 'dist/agent-host',
-  target: 'node18',
-  minify: true,
-  legalComments: 'none',
-  external: ['typescript'],
-  plugins: [hostSplit, zodEnglishOnly, lazyEngines],
-  define,
-  banner,
-  metafile: true,
-})
+const hostBuild = await build({...agentEntry, outdir: 'dist/agent-host', plugins: [hostSplit, zodEnglishOnly, lazyEngines], metafile: true})
 // A static import of one of them would carry it into the host's agent unseen: refuse the build.
 const carried = Object.keys(hostBuild.metafile.inputs).filter((f) => /^(node_modules\/(yaml|@oclif|liquidjs)\/|src\/playbook\/schema\.ts$|src\/cli\/agent-oclif\.ts$)/.test(f))
 if (carried.length) throw new Error(`build: the host's agent would carry ${carried.slice(0, 3).join(', ')}: import it only with import() where it is needed`)
 // LiquidJS's own ES module build (its "module"), so that `export *` names its exports.
-await build({...esm, stdin: {contents: "export * from 'liquidjs'", resolveDir: '.', sourcefile: 'liquid.mjs'}, mainFields: ['module', 'main'], outfile: 'dist/agent-host/liquid.mjs', target: 'node18', minify: true, legalComments: 'none', banner})
+await build({...forHosts, stdin: {contents: "export * from 'liquidjs'", resolveDir: '.', sourcefile: 'liquid.mjs'}, mainFields: ['module', 'main'], outfile: 'dist/agent-host/liquid.mjs'})
 
 // The fleet CLI runs here, beside node_modules: bundle only fleet's own code.
 rmSync('dist/fleet', {recursive: true, force: true})
