@@ -76,13 +76,3 @@ export function sessionEnv(): NodeJS.ProcessEnv {
   const keep = ['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'LANG']
   return Object.fromEntries(keep.filter((k) => process.env[k] !== undefined).map((k) => [k, process.env[k]]))
 }
-
-/**
- * An environment without NODE_EXTRA_CA_CERTS, for commands timed against `node -e 0`: this
- * machine sets it, and it makes every Node.js start read and parse that CA bundle (~30 ms),
- * which a ratio to a bare start would count on both sides.
- */
-export function withoutCaBundle(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const {NODE_EXTRA_CA_CERTS: _unused, ...rest} = env
-  return rest
-}

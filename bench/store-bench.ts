@@ -3,10 +3,10 @@
 import {mkdtempSync, rmSync, statSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
-import {packageRoot} from '../src/remote-agent/local-agent.js'
+import {packageRoot, withoutCaBundle} from '../src/remote-agent/local-agent.js'
 import {PROTOCOL_VERSION, type JournalRecord} from '../src/protocol/index.js'
 import {FleetStore} from '../src/store/store.js'
-import {median, spread, timed, withoutCaBundle} from './proc.js'
+import {median, spread, timed} from './proc.js'
 
 export interface StoreBenchOptions {
   hosts: number
@@ -132,7 +132,7 @@ export async function storeBench(opts: StoreBenchOptions): Promise<StoreBenchRes
 
     // `fleet status` and `fleet status --json` against a bare `node -e 0`, interleaved.
     const fleet = join(packageRoot(), 'dist/fleet/fleet.mjs')
-    // Both without this machine's NODE_EXTRA_CA_CERTS (see withoutCaBundle): ~30 ms on every start, on both sides.
+    // Both without this machine's NODE_EXTRA_CA_CERTS (withoutCaBundle): ~30 ms on every start, on both sides of the ratio.
     const env = {...withoutCaBundle(process.env), NO_COLOR: '1', COLUMNS: '160'}
     const status = {node: [] as number[], table: [] as number[], json: [] as number[]}
     for (let i = 0; i < opts.statusRounds; i++) {
