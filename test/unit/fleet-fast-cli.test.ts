@@ -6,6 +6,26 @@ import type {FlagSpec} from '../../src/cli/fast-flags.js'
 
 type OclifFlag = {type: string; char?: string; required?: boolean; env?: string; default?: unknown; options?: string[]; min?: number}
 
+/** A fast path's flag table against its oclif command's flags: names, kinds, short names, environment, defaults, options, minimums. */
+async function expectSameFlags(table: Record<string, FlagSpec>, oclif: Record<string, OclifFlag>): Promise<void> {
+  expect(Object.keys(table).sort()).toEqual(Object.keys(oclif).sort())
+  for (const [flag, f] of Object.entries(table)) {
+    const o = oclif[flag]
+    expect(f.kind === 'boolean', flag).toBe(o.type === 'boolean')
+    expect(f.char, flag).toBe(o.char)
+    expect(!!f.required, flag).toBe(!!o.required)
+    expect(f.env, flag).toBe(o.env)
+    if (o.type !== 'boolean') expect(f.default, flag).toBe(o.default)
+    expect(f.options, flag).toEqual(o.options)
+    // oclif keeps an integer flag's minimum inside its parse function: it takes f.min and refuses one less.
+    const parse = (o as unknown as {parse?: (input: string, ctx: unknown, opts: unknown) => Promise<unknown>}).parse
+    if (f.min !== undefined) {
+      await expect(parse!(String(f.min), {}, o), flag).resolves.toBe(f.min)
+      await expect(parse!(String(f.min - 1), {}, o), flag).rejects.toThrow(/greater than or equal/)
+    } else if (o.type === 'option' && parse && f.kind === 'integer') await expect(parse('0', {}, o), flag).resolves.toBe(0)
+  }
+}
+
 // `fleet status` has a fast path without oclif; its flag table must stay the
 // oclif command's (the one --help shows), defaults and environment included.
 describe('fleet status fast path', () => {
@@ -13,17 +33,8 @@ describe('fleet status fast path', () => {
     delete process.env.FLEET_DB
   })
 
-  it('has the same flags, kinds, environment variables and defaults as the oclif command', () => {
-    const oclif = COMMANDS.status.flags as Record<string, OclifFlag>
-    expect(Object.keys(STATUS_FLAGS).sort()).toEqual(Object.keys(oclif).sort())
-    for (const [name, f] of Object.entries(STATUS_FLAGS)) {
-      const o = oclif[name]
-      expect(f.kind === 'boolean', name).toBe(o.type === 'boolean')
-      expect(f.char, name).toBe(o.char)
-      expect(!!f.required, name).toBe(!!o.required)
-      expect(f.env, name).toBe(o.env)
-      if (o.type !== 'boolean') expect(f.default, name).toBe(o.default)
-    }
+  it('has the same flags, kinds, short names, environment, defaults, options and minimums as the oclif command', async () => {
+    await expectSameFlags(STATUS_FLAGS, COMMANDS.status.flags as Record<string, OclifFlag>)
   })
 
   it('fills defaults and the environment, and leaves anything unusual to oclif', () => {
@@ -42,23 +53,7 @@ describe('fleet prepare and cleanup fast paths', () => {
     ['cleanup', CLEANUP_FLAGS],
   ]
   it.each(cases)('%s: the same flags, kinds, short names, environment, defaults, options and minimums as the oclif command', async (name, table) => {
-    const oclif = (COMMANDS as unknown as Record<string, {flags: Record<string, OclifFlag>}>)[name].flags
-    expect(Object.keys(table).sort()).toEqual(Object.keys(oclif).sort())
-    for (const [flag, f] of Object.entries(table)) {
-      const o = oclif[flag]
-      expect(f.kind === 'boolean', flag).toBe(o.type === 'boolean')
-      expect(f.char, flag).toBe(o.char)
-      expect(!!f.required, flag).toBe(!!o.required)
-      expect(f.env, flag).toBe(o.env)
-      if (o.type !== 'boolean') expect(f.default, flag).toBe(o.default)
-      expect(f.options, flag).toEqual(o.options)
-      // oclif keeps an integer flag's minimum inside its parse function: it takes f.min and refuses one less.
-      const parse = (o as unknown as {parse?: (input: string, ctx: unknown, opts: unknown) => Promise<unknown>}).parse
-      if (f.min !== undefined) {
-        await expect(parse!(String(f.min), {}, o), flag).resolves.toBe(f.min)
-        await expect(parse!(String(f.min - 1), {}, o), flag).rejects.toThrow(/greater than or equal/)
-      } else if (o.type === 'option' && parse && f.kind === 'integer') await expect(parse('0', {}, o), flag).resolves.toBe(0)
-    }
+    await expectSameFlags(table, (COMMANDS as unknown as Record<string, {flags: Record<string, OclifFlag>}>)[name].flags)
   })
 
   it('leaves a value out of its options or under its minimum to oclif, which names the problem', () => {
