@@ -117,13 +117,16 @@ async function driveHosts(req: FleetRunRequest, checked: CheckedInputs, hosts: H
   const request = agentRequest(store.fleetRun(run)!)
   const ids = new Map<HostSpec, number>()
   const finished = new Set<HostSpec>()
-  for (const h of chosen) {
-    const id = store.upsertHost({name: h.name, address: h.address, port: h.port, user: h.user, transport: h.transport})
-    ids.set(h, id)
-    const row = store.host(id)!
-    if (interrupted && row.fleet_run === run && isFinalState(row.state) && row.state !== 'unreachable') finished.add(h)
-    else store.claimHost(id, run)
-  }
+  // One commit for the room's hosts, not one per host.
+  store.writeTx(() => {
+    for (const h of chosen) {
+      const id = store.upsertHost({name: h.name, address: h.address, port: h.port, user: h.user, transport: h.transport})
+      ids.set(h, id)
+      const row = store.host(id)!
+      if (interrupted && row.fleet_run === run && isFinalState(row.state) && row.state !== 'unreachable') finished.add(h)
+      else store.claimHost(id, run)
+    }
+  })
   const settings = transportSettings(req, hostsInput, layeredHostKeys(store.hostKeys(), req.knownHosts))
   // A listener that fails (the store's disk full) ends the whole run at once, not host by host.
   let fatal: (e: unknown) => void = () => {}

@@ -588,6 +588,11 @@ export class FleetStore {
     return this.db.transaction(fn)()
   }
 
+  /** Run `fn`'s writes as one transaction (one commit), holding the write lock from its start; all or nothing. */
+  writeTx<T>(fn: () => T): T {
+    return this.db.transaction(fn).immediate()
+  }
+
   /** Every stored record of a host's agent run, rebuilt in seq order (output data joined back in). */
   records(hostId: number, agentRun: string): JournalRecord[] {
     const runId = this.runIdFor(hostId, agentRun, false)
