@@ -192,6 +192,17 @@ describe('agent run of playbooks/demo.yaml', () => {
     expect(end?.type === 'step-end' && end.duration_ms).toBeGreaterThan(700)
   })
 
+
+  it("renders a template's dates alike on every host, whatever the host's LANG", async () => {
+    const home = tempDir()
+    const pb = join(home, 'dates.yaml')
+    writeFileSync(pb, 'name: dates\nsteps:\n  - id: month\n    run: "echo month={{ \\"2026-03-05T10:00:00Z\\" | date: \\"%B\\" }}"\n')
+    for (const lang of ['de_DE.UTF-8', 'C.UTF-8']) {
+      const r = await agent(['run', '-p', pb, '--state-dir', join(home, lang)], {home, env: {LANG: lang, LC_ALL: lang}})
+      expect(r.code, r.stderr).toBe(0)
+      expect(r.stdout).toContain('month=March')
+    }
+  })
 })
 
 function readOsId(): string {
