@@ -9,7 +9,7 @@ import {cpus, tmpdir} from 'node:os'
 import {dirname, join} from 'node:path'
 import {startLocalHosts, type LocalHost, type LocalHostSet} from '../testbed/index.js'
 import {buildBundle, resolvePlaybook} from '../src/orchestrator/bundle.js'
-import {packageRoot} from '../src/remote-agent/local-agent.js'
+import {packageRoot, withoutCaBundle} from '../src/remote-agent/local-agent.js'
 import {validateLocally} from '../src/orchestrator/validate.js'
 import {FleetStore} from '../src/store/store.js'
 import {accountingAvailable, cpuOf, withAccounting} from './acct.js'
@@ -191,7 +191,10 @@ async function runFleet(f: Files, n: number, round: number, extra: string[], set
   const rssFile = join(f.dir, `fleet-${round}.rss`)
   const root = packageRoot()
   const argv = [process.execPath, '--import', join(root, 'bench/rss-hook.mjs'), join(root, 'dist/fleet/fleet.mjs'), 'prepare', '--hosts', f.hostsFile, '--db', db, '--playbook', 'demo', '--concurrency', String(n), '--connect-timeout', '120', '--known-hosts', f.knownHosts, '--json', ...extra]
-  const r = await timed(argv, {env: {...process.env, SSH_AUTH_SOCK: '', NO_COLOR: '1', FLEET_BENCH_RSS_FILE: rssFile}})
+  // As an instructor's shell starts it: without this machine's NODE_EXTRA_CA_CERTS (its TLS
+  // proxy's CA bundle, which every Node.js start reads first: ~30-50 ms of CPU a command that
+  // the OpenSSH clients and Ansible's Python never pay). Nothing in the run opens TLS.
+  const r = await timed(argv, {env: {...withoutCaBundle(process.env), SSH_AUTH_SOCK: '', NO_COLOR: '1', FLEET_BENCH_RSS_FILE: rssFile}})
   const summary = JSON.parse(r.stdout) as {ok?: boolean; hosts?: number}
   if (!summary.ok || summary.hosts !== n) throw new Error(`fleet prepare did not finish ok on every host: ${r.stdout.slice(0, 2000)}`)
   // Every record of every host's journal is in SQLite, once.
