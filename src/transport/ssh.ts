@@ -4,7 +4,7 @@
  * trust-on-first-use host keys through a HostKeyStore; ProxyJump through a bastion.
  */
 import {randomBytes} from 'node:crypto'
-import {existsSync, readFileSync} from 'node:fs'
+import {existsSync} from 'node:fs'
 import {chmod, mkdir, rename, rm, stat} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {basename, dirname, join, posix} from 'node:path'
@@ -24,9 +24,10 @@ import {
   UnreachableError,
 } from './errors.js'
 import {checkHostKey, fingerprint, hostIdFor, knownKeys, type HostKeyStore} from './known-hosts.js'
+import {identityKey, loadKey, type LoadedKey} from './ssh-keys.js'
 import type {ExecOptions, ExecResult, Transport} from './types.js'
 
-const {Client, utils} = ssh2
+const {Client} = ssh2
 type SshClient = InstanceType<typeof Client>
 
 export interface SshTarget {
@@ -322,28 +323,27 @@ export class SshTransport implements Transport {
       files = ['id_ed25519', 'id_ecdsa', 'id_rsa'].map((f) => join(homedir(), '.ssh', f)).filter((f) => existsSync(f))
     }
     for (const file of files) {
-      let text: Buffer
+      let loaded: LoadedKey
       try {
-        text = readFileSync(file)
+        loaded = identityKey(file, this.opts.passphrase)
       } catch (err) {
         skipped.push(`${file} (${(err as NodeJS.ErrnoException).code ?? 'unreadable'})`)
         continue
       }
-      const parsed = utils.parseKey(text, this.opts.passphrase)
-      if (parsed instanceof Error) {
-        skipped.push(`${file} (${/encrypted|passphrase/i.test(parsed.message) ? 'encrypted, no passphrase given' : parsed.message})`)
+      if ('error' in loaded) {
+        skipped.push(`${file} (${/encrypted|passphrase/i.test(loaded.error.message) ? 'encrypted, no passphrase given' : loaded.error.message})`)
         continue
       }
-      methods.push({type: 'publickey' as const, username, key: text, ...(this.opts.passphrase ? {passphrase: this.opts.passphrase} : {})})
+      methods.push({type: 'publickey' as const, username, key: loaded.key})
       described.push(`key ${file}`)
     }
-    for (const [i, key] of (this.opts.privateKeys ?? []).entries()) {
-      const parsed = utils.parseKey(key, this.opts.passphrase)
-      if (parsed instanceof Error) {
-        skipped.push(`in-memory key #${i + 1} (${parsed.message})`)
+    for (const [i, text] of (this.opts.privateKeys ?? []).entries()) {
+      const loaded = loadKey(text, this.opts.passphrase)
+      if ('error' in loaded) {
+        skipped.push(`in-memory key #${i + 1} (${loaded.error.message})`)
         continue
       }
-      methods.push({type: 'publickey' as const, username, key, ...(this.opts.passphrase ? {passphrase: this.opts.passphrase} : {})})
+      methods.push({type: 'publickey' as const, username, key: loaded.key})
       described.push(`in-memory key #${i + 1}`)
     }
     if (agentSock) {
