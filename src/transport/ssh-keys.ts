@@ -46,5 +46,13 @@ function quickSigning(key: ParsedKey): ParsedKey {
     return key
   }
   // ssh2 tells a parsed key by a marker it reads through the prototype chain: this is still one.
-  return Object.create(key, {sign: {value: (data: Buffer) => sign(null, data, keyObject)}}) as ParsedKey
+  // Like ssh2's own, a failure is returned, not thrown.
+  const quick = (data: Buffer): Buffer | Error => {
+    try {
+      return sign(null, data, keyObject)
+    } catch (e) {
+      return e as Error
+    }
+  }
+  return Object.create(key, {sign: {value: quick}}) as ParsedKey
 }
