@@ -192,7 +192,6 @@ describe('agent run of playbooks/demo.yaml', () => {
     expect(end?.type === 'step-end' && end.duration_ms).toBeGreaterThan(700)
   })
 
-
   it("renders a template's dates alike on every host, whatever the host's LANG", async () => {
     const home = tempDir()
     const pb = join(home, 'dates.yaml')
