@@ -388,8 +388,9 @@ export class FleetStore {
     if (records.length === 0) return 0
     try {
       const added = this.ingestTx(hostId, records)
-      // Inside a caller's transaction, ids created here are only as sure as its commit.
-      if (this.db.inTransaction) this.runIds.clear()
+      // Inside a caller's transaction, ids created here are only as sure as its commit
+      // (writeTx forgets them itself if its transaction rolls back).
+      if (this.db.inTransaction && !this.inWriteTx) this.runIds.clear()
       return added
     } catch (error) {
       // The transaction rolled back: agent_runs ids it created are gone again.
@@ -590,8 +591,20 @@ export class FleetStore {
 
   /** Run `fn`'s writes as one transaction (one commit), holding the write lock from its start; all or nothing. */
   writeTx<T>(fn: () => T): T {
-    return this.db.transaction(fn).immediate()
+    this.inWriteTx = true
+    try {
+      return this.db.transaction(fn).immediate()
+    } catch (error) {
+      // Rolled back: agent_runs ids created inside it are gone again.
+      this.runIds.clear()
+      throw error
+    } finally {
+      this.inWriteTx = false
+    }
   }
+
+  /** In writeTx: the ids ingest() caches stay good unless it rolls back, which clears them. */
+  private inWriteTx = false
 
   /** Every stored record of a host's agent run, rebuilt in seq order (output data joined back in). */
   records(hostId: number, agentRun: string): JournalRecord[] {

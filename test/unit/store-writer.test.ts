@@ -61,13 +61,20 @@ describe("the store writer: the room's events in one transaction per batch", () 
 
   it('a batch the store refuses in the timer goes to fail(), not up the stack; none of it is half written', async () => {
     const {store, writer, reader, a, failures} = room()
-    vi.spyOn(store, 'setHostKey').mockImplementation(() => {
+    const refuse = vi.spyOn(store, 'setHostKey').mockImplementation(() => {
       throw new Error('database or disk is full')
     })
     writer.onEvent({kind: 'state', host: a, state: 'running'})
+    writer.onEvent({kind: 'records', host: a, records: [out('r-a', 1)]})
     writer.onEvent({kind: 'host-key', host: a, key: 'ssh-ed25519 K'})
     await sleep(300)
     expect(failures.map((e) => (e as Error).message)).toEqual(['database or disk is full'])
     expect(reader.host(a.id)!.state).toBe('pending') // the state before it in the batch was rolled back
+    expect(reader.records(a.id, 'r-a')).toEqual([]) // and the records, with the agent run they created
+    // The same records again once there is space: stored under an agent run that exists.
+    refuse.mockRestore()
+    writer.onEvent({kind: 'records', host: a, records: [out('r-a', 1), out('r-a', 2)]})
+    writer.close()
+    expect(reader.records(a.id, 'r-a').map((r) => r.seq)).toEqual([1, 2])
   })
 })
