@@ -86,23 +86,31 @@ export function buildBundle(playbookPath: string, playbookFiles: readonly string
   for (const rel of [...wanted].sort()) files.push(playbookFile(pbDir, rel, rel === basename(playbookPath)))
   // The playbook compiled by the dry run, beside it: the hosts' agents load it without YAML parser or schemas.
   if (compiled) files.push({rel: compiledPath(join('playbooks', basename(playbookPath))), data: Buffer.from(JSON.stringify(compiled)), mode: 0o644})
-  files.sort((a, b) => a.rel.localeCompare(b.rel))
+  // Code-point order: the same hash on every instructor's machine (a collation follows the locale).
+  files.sort((a, b) => (a.rel < b.rel ? -1 : a.rel > b.rel ? 1 : 0))
   const h = createHash('sha256')
   for (const f of files) h.update(f.rel).update('\0').update(createHash('sha256').update(f.data).digest()).update('\0')
   return {hash: h.digest('hex').slice(0, 16), files, playbookRel: join('playbooks', basename(playbookPath)), bytes: files.reduce((n, f) => n + f.data.length, 0)}
 }
 
-const tars = new WeakMap<Bundle, {tar: Buffer; gz?: Buffer}>()
+const tars = new WeakMap<Bundle, Map<string, Buffer>>()
 
 /**
  * The bundle as one tar stream (POSIX ustar, file entries only), made once per
  * fleet run: one exec that unpacks it from stdin costs the host and fleet less
  * than an SFTP write per file (see BENCHMARKS.md). `gzip`: the same, compressed
  * once for every host (a quarter of the bytes; no per-host compression on either side).
+ * `extra`: one more file in the same stream (the run's vars file, the same for every
+ * host, where the upload and the start are one exec), made once per run as well.
  */
-export function bundleTar(bundle: Bundle, gzip = false): Buffer {
-  let t = tars.get(bundle)
-  if (!t) tars.set(bundle, (t = {tar: ustar(bundle.files, {mtime: Math.floor(Date.now() / 1000)})}))
-  if (!gzip) return t.tar
-  return (t.gz ??= gzipSync(t.tar, {level: 9}))
+export function bundleTar(bundle: Bundle, gzip = false, extra?: ArchiveFile): Buffer {
+  let made = tars.get(bundle)
+  if (!made) tars.set(bundle, (made = new Map()))
+  const key = `${gzip ? 'gz' : 'tar'}:${extra ? `${extra.rel}:${createHash('sha256').update(extra.data).digest('hex')}` : ''}`
+  let out = made.get(key)
+  if (!out) {
+    const tar = ustar(extra ? [...bundle.files, extra] : bundle.files, {mtime: Math.floor(Date.now() / 1000)})
+    made.set(key, (out = gzip ? gzipSync(tar, {level: 9}) : tar))
+  }
+  return out
 }

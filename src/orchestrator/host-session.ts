@@ -5,10 +5,9 @@ import type {HostState} from '../events/host-state.js'
 import {bundledPlaybook, bundleDir, bundleUploadDir, EXIT, parseStartAnswer, RUNTIME_NODE, splitRecords, VARS_DIR, varsPath, type AgentFlags, type JournalRecord, type StepSelection} from '../protocol/index.js'
 import {ownNode, parseProbe, probeScript, MIN_NODE_MAJOR, type Probe} from '../remote-agent/probe.js'
 import {cachedRuntime, fetchOnHostScript, installUploadedScript, RUNTIME_VERSION, runtimeArch, UPLOADED_RUNTIME} from '../remote-agent/runtime.js'
-import {agentCommand, finishBundleCommand, firstErrorLine, mkdirCommand, streamingRunCommand, writeFileCommand} from '../remote-agent/shell-commands.js'
+import {agentCommand, finishBundleCommand, firstErrorLine, mkdirCommand, streamingRunCommand, unpackBundleCommand, UPLOAD_FAILED, uploadThen, VARS_IN_TAR, writeFileCommand} from '../remote-agent/shell-commands.js'
 import type {FleetStore} from '../store/store.js'
 import {ConnectionLostError, TransportError, type Transport} from '../transport/types.js'
-import {shq} from '../shell/quote.js'
 import {bundleTar, type Bundle} from './bundle.js'
 import {pollFollow} from './follow-poll.js'
 
@@ -57,6 +56,8 @@ interface Ctx extends SessionOptions {
   records: (records: JournalRecord[]) => void
   /** The vars file is on the host (sent on its own, or on the streaming start's stdin). */
   varsSent: boolean
+  /** The bundle is not on the host yet and rides on the streaming start's stdin (one exec less per fresh host); gzip: the host has gzip. */
+  upload?: {gzip: boolean}
 }
 
 /**
@@ -87,8 +88,10 @@ export async function runHostSession(host: HostRef, transport: Transport, opts: 
     if (transport.hostKey) events.emit({kind: 'host-key', host, key: transport.hostKey})
     const probe = await withReconnect(transport, ctx, () => probeHost(transport, opts.bundle))
     const node = await withReconnect(transport, ctx, () => nodeFor(transport, probe, ctx))
-    if (!probe.bundlePresent) await withReconnect(transport, ctx, () => uploadBundle(transport, opts.bundle, probe.gzip))
-    // The vars file goes on the streaming start's stdin (one exec less per host); any other start sends it first (sendVars).
+    // A fresh host's bundle (and the vars file) goes on the streaming start's stdin: one exec for
+    // upload and run. Any other start uploads first, and sends the vars file first (sendVars).
+    if (!probe.bundlePresent && streamsStart(transport, ctx)) ctx.upload = {gzip: probe.gzip}
+    else if (!probe.bundlePresent) await withReconnect(transport, ctx, () => uploadBundle(transport, opts.bundle, probe.gzip))
     setState('running')
     const state = await driveAgent(transport, node, ctx)
     events.emit({kind: 'done', host, state})
@@ -134,19 +137,30 @@ async function nodeFor(t: Transport, p: Probe, ctx: Ctx): Promise<string> {
 /** One download of the fallback runtime per fleet process, however many hosts need it. */
 const runtimeCache = new Map<string, Promise<Buffer>>()
 
-async function uploadBundle(t: Transport, bundle: Bundle, gzip: boolean): Promise<void> {
+/** The run starts with the streaming start (startAndFollowAgent): a run, on a transport that streams, with no earlier run of this host's to follow first. */
+function streamsStart(t: Transport, ctx: Ctx): boolean {
+  return ctx.mode === 'run' && t.streams !== false && !t.putFiles && !ctx.store.unfinishedAgentRun(ctx.host.id, ctx.mode)
+}
+
+/** Where this upload unpacks, and the folders it needs there. */
+function uploadPlace(bundle: Bundle): {tmp: string; dirs: string[]} {
   const tmp = bundleUploadDir(bundle.hash, randomBytes(4).toString('hex'))
-  const dirs = [...new Set(bundle.files.map((f) => dirname(`${tmp}/${f.rel}`)))]
-  const mkdirs = mkdirCommand([VARS_DIR, ...dirs])
+  return {tmp, dirs: [...new Set(bundle.files.map((f) => dirname(`${tmp}/${f.rel}`)))]}
+}
+
+const unpackFailure = (bundle: Bundle, stderr: string, code: number | null) => new HostFailure('failed', `could not unpack the bundle into ${bundleDir(bundle.hash)}: ${firstErrorLine(stderr) || `exit code ${code}`}`)
+
+async function uploadBundle(t: Transport, bundle: Bundle, gzip: boolean): Promise<void> {
+  const {tmp, dirs} = uploadPlace(bundle)
   if (t.streams !== false && !t.putFiles) {
     // One exec for the lot: make the folders, unpack one tar stream, gzipped when the host has
     // gzip (less CPU on both ends than an SFTP write per file), move it into place. Each exec is
     // a session and a shell on the host.
-    const r = await t.exec(`${mkdirs} && tar -x${gzip ? 'z' : ''}pof - -C ${shq(tmp)} && ${finishBundleCommand(tmp, bundle.hash)}`, {stdin: bundleTar(bundle, gzip), timeoutMs: 300_000})
-    if (r.code !== 0) throw new HostFailure('failed', `could not unpack the bundle into ${bundleDir(bundle.hash)}: ${firstErrorLine(r.stderr) || `exit code ${r.code}`}`)
+    const r = await t.exec(unpackBundleCommand({tmp, hash: bundle.hash, dirs, gzip}), {stdin: bundleTar(bundle, gzip), timeoutMs: 300_000})
+    if (r.code !== 0) throw unpackFailure(bundle, r.stderr, r.code)
     return
   }
-  await check(t, mkdirs, 'create the bundle folder')
+  await check(t, mkdirCommand([VARS_DIR, ...dirs]), 'create the bundle folder')
   if (t.putFiles) await t.putFiles(bundle.files, tmp) // one transfer where round trips are slow (SSM)
   else for (const f of bundle.files) await t.putFile(f.data, `${tmp}/${f.rel}`, f.mode)
   await check(t, finishBundleCommand(tmp, bundle.hash), `move the bundle into ${bundleDir(bundle.hash)}`)
@@ -236,8 +250,17 @@ async function startAgent(t: Transport, node: string, ctx: Ctx): Promise<string>
 async function startAndFollowAgent(t: Transport, node: string, ctx: Ctx): Promise<{run: string; status?: number}> {
   const {'to-step': _t, ...request} = runRequest(ctx)
   const start = streamingRunCommand(node, ctx.bundle.hash, request)
-  // The vars file rides on this exec's stdin, written (0600, in a subshell: the run keeps the login's umask) before the agent starts.
-  const withVars = () => (ctx.varsSent ? {command: start} : {command: `(${writeFileCommand(VARS_DIR, varsPath(ctx.vars!.hash))}) && ${start}`, stdin: ctx.vars!.data})
+  const withVars = (): {command: string; stdin?: Buffer} => {
+    const vars = ctx.varsSent ? undefined : ctx.vars!
+    if (ctx.upload) {
+      // The bundle's tar rides on this exec's stdin, the vars file (0600) inside it, unpacked before the agent starts.
+      const {tmp, dirs} = uploadPlace(ctx.bundle)
+      const upload = unpackBundleCommand({tmp, hash: ctx.bundle.hash, dirs, gzip: ctx.upload.gzip, varsPath: vars && varsPath(vars.hash)})
+      return {command: uploadThen(upload, start), stdin: bundleTar(ctx.bundle, ctx.upload.gzip, vars && {rel: VARS_IN_TAR, data: vars.data, mode: 0o600})}
+    }
+    // The vars file rides on this exec's stdin, written (0600, in a subshell: the run keeps the login's umask) before the agent starts.
+    return vars ? {command: `(${writeFileCommand(VARS_DIR, varsPath(vars.hash))}) && ${start}`, stdin: vars.data} : {command: start}
+  }
   let run: string | undefined
   try {
     return await withReconnect(t, ctx, async () => {
@@ -259,7 +282,9 @@ async function startAndFollowAgent(t: Transport, node: string, ctx: Ctx): Promis
               if (nl < 0) return
               const line = text.slice(0, nl)
               text = text.slice(nl + 1)
-              ctx.varsSent = true // the agent answered: the write before it was done
+              // The agent answered: the upload and the write before it were done.
+              ctx.varsSent = true
+              ctx.upload = undefined
               const answer = parseStartAnswer(line)
               if (answer && 'error' in answer) refused = answer.error
               if (!answer || !('run' in answer)) {
@@ -285,6 +310,7 @@ async function startAndFollowAgent(t: Transport, node: string, ctx: Ctx): Promis
         ctx.events.flush(ctx.host)
         if (refused !== undefined) throw new HostFailure('failed', refused)
         if (badAnswer !== undefined) throw new HostFailure('failed', `agent start gave no run id: ${badAnswer.slice(0, 200)}`)
+        if (!run && ctx.upload && r.code === UPLOAD_FAILED) throw unpackFailure(ctx.bundle, stderr, r.code)
         if (!run) throw new HostFailure('failed', firstErrorLine(stderr) || `agent start failed with exit code ${r.code}`)
         return {run, status: r.code ?? EXIT.interrupted}
       } catch (e) {

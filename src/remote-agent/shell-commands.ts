@@ -3,7 +3,7 @@
  * (src/protocol: its command line, its folders on the host): every word quoted by
  * the shared helper, nothing pasted.
  */
-import {agentArgv, agentEntry, AGENT_OUT, bundleDir, BUNDLE_COMPLETE, EXIT, type AgentFlags, type AgentSubcommand} from '../protocol/index.js'
+import {agentArgv, agentEntry, AGENT_OUT, bundleDir, BUNDLE_COMPLETE, EXIT, VARS_DIR, type AgentFlags, type AgentSubcommand} from '../protocol/index.js'
 import {shellJoin, shq} from '../shell/quote.js'
 
 /** `NODE .fleet/bundles/HASH/agent.mjs SUB --flag value ...`, every word quoted. */
@@ -38,6 +38,30 @@ export function pollCommand(node: string, hash: string, run: string, from: numbe
   const follow = agentCommand(node, hash, 'follow', {run, from, 'no-wait': true})
   const status = agentCommand(node, hash, 'status', {run, json: true})
   return [`f=$(mktemp) || exit 125`, `${follow} >"$f"; c=$?`, `cat "$f"`, `if [ "$c" = ${EXIT.interrupted} ] && [ ! -s "$f" ]; then ${status} >&2; fi`, `rm -f "$f"`, `exit "$c"`].join('\n')
+}
+
+/**
+ * Unpack the bundle's tar from stdin into `tmp` (made with its folders, and the vars folder) and
+ * move it into place. `vars`: the tar carries the run's vars file as `tmp/VARS_IN_TAR` (0600), moved
+ * to `vars.path` first, so that one stream brings both.
+ */
+export function unpackBundleCommand(o: {tmp: string; hash: string; dirs: string[]; gzip: boolean; varsPath?: string}): string {
+  const vars = o.varsPath ? `mv -f ${shq(`${o.tmp}/${VARS_IN_TAR}`)} ${shq(o.varsPath)} && ` : ''
+  return `${mkdirCommand([VARS_DIR, ...o.dirs])} && tar -x${o.gzip ? 'z' : ''}pof - -C ${shq(o.tmp)} && ${vars}${finishBundleCommand(o.tmp, o.hash)}`
+}
+
+/** The vars file's name inside an upload's tar (moved out before the bundle's folder is complete). */
+export const VARS_IN_TAR = '.vars'
+
+/**
+ * What the host's shell exits with when the upload that comes before a streaming start fails
+ * (no agent ran: every agent exit code is below it, a signal's 128 and above).
+ */
+export const UPLOAD_FAILED = 97
+
+/** The upload, then `start`; a failed upload ends the exec with UPLOAD_FAILED and starts nothing. */
+export function uploadThen(upload: string, start: string): string {
+  return `{ ${upload}; } || exit ${UPLOAD_FAILED}\n${start}`
 }
 
 /** Move an uploaded bundle into place at once; a concurrent upload of the same hash is harmless. */

@@ -96,6 +96,13 @@ describe('the loader keeps the bundle to what the playbook names', () => {
     expect(loadPlaybook(join(d, 'pb.yaml')).bundleFiles).toEqual(['bin/run.sh', 'lib/a.sh', 'lib/b/c.sh', 'pb.yaml', 't/x.conf'])
   })
 
+  it("buildBundle orders its files by code point, not by the instructor's locale: the bundle's hash is the same on every machine", () => {
+    const d = folder({'pb.yaml': `name: pb\nfiles: [Zeta.sh, _u.sh, alpha.sh]\n${STEP}    run: "true"\n`, 'Zeta.sh': '', '_u.sh': '', 'alpha.sh': ''})
+    const rels = buildBundle(join(d, 'pb.yaml'), ['Zeta.sh', '_u.sh', 'alpha.sh', 'pb.yaml']).files.map((f) => f.rel).filter((r) => r.startsWith('playbooks/'))
+    // A collation ("alpha", "_u", "Zeta" in English) would depend on LANG and on ICU's version.
+    expect(rels).toEqual(['playbooks/Zeta.sh', 'playbooks/_u.sh', 'playbooks/alpha.sh', 'playbooks/pb.yaml'])
+  })
+
   it('a {{ playbook_dir }}/X not in the bundle is refused in shell fields, env and string vars, naming the field', () => {
     const d = folder({'tool.sh': '', 'listed.sh': ''})
     const cases: Array<[string, RegExp]> = [
