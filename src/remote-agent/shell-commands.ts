@@ -42,8 +42,8 @@ export function pollCommand(node: string, hash: string, run: string, from: numbe
 
 /**
  * Unpack the bundle's tar from stdin into `tmp` (made with its folders, and the vars folder) and
- * move it into place. `vars`: the tar carries the run's vars file as `tmp/VARS_IN_TAR` (0600), moved
- * to `vars.path` first, so that one stream brings both.
+ * move it into place. `varsPath`: the tar also carries the run's vars file, as `tmp/VARS_IN_TAR`
+ * (0600), moved there first, so that one stream brings both.
  */
 export function unpackBundleCommand(o: {tmp: string; hash: string; dirs: string[]; gzip: boolean; varsPath?: string}): string {
   const vars = o.varsPath ? `mv -f ${shq(`${o.tmp}/${VARS_IN_TAR}`)} ${shq(o.varsPath)} && ` : ''

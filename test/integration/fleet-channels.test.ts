@@ -17,10 +17,13 @@ import {fleet} from '../helpers/fleet-cli.js'
 
 let set: LocalHostSet
 let dir = ''
+let hosts = ''
 
 beforeAll(async () => {
   set = await startLocalHosts({count: 1, prefix: 'fleet-ch', logLevel: 'DEBUG'})
   dir = tempDir()
+  hosts = join(dir, 'hosts.txt')
+  writeFileSync(hosts, set.hostsFileText())
 }, 120_000)
 
 afterAll(async () => {
@@ -32,8 +35,6 @@ const channels = () => readFileSync(set.hosts[0]!.logFile, 'utf8').split('\n').f
 describe('session channels per host', () => {
   it('a fresh host: the probe, then one streaming start with the bundle and the vars on its stdin; with the bundle there, two', async () => {
     const h = set.hosts[0]!
-    const hosts = join(dir, 'hosts.txt')
-    writeFileSync(hosts, set.hostsFileText())
     const pb = join(dir, 'umask.yaml')
     writeFileSync(pb, 'name: umask\nvars:\n  token: {secret: true}\nsteps:\n  - id: note\n    run: umask > "$HOME/umask.txt" && echo {{ token }} | sha256sum > "$HOME/token.sha"\n')
     const vars = join(dir, 'vars.yaml')
@@ -63,8 +64,6 @@ describe('session channels per host', () => {
 
   it('an upload that fails on the host starts no agent and names the bundle folder and the reason', async () => {
     const h = set.hosts[0]!
-    const hosts = join(dir, 'hosts.txt')
-    writeFileSync(hosts, set.hostsFileText())
     const pb = join(dir, 'other.yaml')
     writeFileSync(pb, 'name: other\nsteps:\n  - id: note\n    run: touch "$HOME/other-ran"\n')
     // A file where the bundles folder should be: the host's mkdir fails, as on a read-only home.
