@@ -90,7 +90,7 @@ export async function runHostSession(host: HostRef, transport: Transport, opts: 
     const node = await withReconnect(transport, ctx, () => nodeFor(transport, probe, ctx))
     // A fresh host's bundle (and the vars file) goes on the streaming start's stdin: one exec for
     // upload and run. Any other start uploads first, and sends the vars file first (sendVars).
-    if (!probe.bundlePresent && streamsStart(transport, ctx)) ctx.upload = {gzip: probe.gzip}
+    if (!probe.bundlePresent && streamsStart(transport, ctx) && !transport.putFiles && !opts.store.unfinishedAgentRun(host.id, ctx.mode)) ctx.upload = {gzip: probe.gzip}
     else if (!probe.bundlePresent) await withReconnect(transport, ctx, () => uploadBundle(transport, opts.bundle, probe.gzip))
     setState('running')
     const state = await driveAgent(transport, node, ctx)
@@ -137,9 +137,9 @@ async function nodeFor(t: Transport, p: Probe, ctx: Ctx): Promise<string> {
 /** One download of the fallback runtime per fleet process, however many hosts need it. */
 const runtimeCache = new Map<string, Promise<Buffer>>()
 
-/** The run starts with the streaming start (startAndFollowAgent): a run, on a transport that streams, with no earlier run of this host's to follow first. */
+/** A run on a transport that streams begins with the streaming start (startAndFollowAgent), unless an earlier run of the host's is followed first. */
 function streamsStart(t: Transport, ctx: Ctx): boolean {
-  return ctx.mode === 'run' && t.streams !== false && !t.putFiles && !ctx.store.unfinishedAgentRun(ctx.host.id, ctx.mode)
+  return ctx.mode === 'run' && t.streams !== false
 }
 
 /** Where this upload unpacks, and the folders it needs there. */
@@ -197,7 +197,7 @@ async function driveAgent(t: Transport, node: string, ctx: Ctx): Promise<HostSta
   let run: string | undefined = store.unfinishedAgentRun(host.id, ctx.mode)
   for (let restarts = 0; ; restarts++) {
     let status: number | undefined
-    if (!run && restarts === 0 && ctx.mode === 'run' && t.streams !== false) {
+    if (!run && restarts === 0 && streamsStart(t, ctx)) {
       // Start and follow in one exec and one Node.js process (streamingRunCommand).
       ;({run, status} = await startAndFollowAgent(t, node, ctx))
     } else if (!run) {

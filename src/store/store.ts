@@ -591,6 +591,7 @@ export class FleetStore {
 
   /** Run `fn`'s writes as one transaction (one commit), holding the write lock from its start; all or nothing. */
   writeTx<T>(fn: () => T): T {
+    const outer = this.inWriteTx // a writeTx inside one is a savepoint of the same commit
     this.inWriteTx = true
     try {
       return this.db.transaction(fn).immediate()
@@ -599,7 +600,7 @@ export class FleetStore {
       this.runIds.clear()
       throw error
     } finally {
-      this.inWriteTx = false
+      this.inWriteTx = outer
     }
   }
 
