@@ -2,9 +2,10 @@
 // its step's bash, the step launcher) of `agent run` of a one-step playbook (`true`),
 // against `node -e 0` on the same machine, interleaved (A B A B ...). CPU, not wall
 // time: on a loaded machine the ratio of the two stays what one host pays per run.
-// The clock counts in ticks (10 ms), so each measurement is a batch of runs. The playbook
-// is loaded as on a host that fleet prepared: with the compiled playbook beside it (from
-// the agent's own dry run, as fleet ships it); the YAML-only load is measured beside it.
+// The clock counts in ticks (10 ms), so each measurement is a batch of runs. The run is a
+// host's: the agent fleet ships (dist/agent-host, one module without the YAML reader and the
+// schemas) with the compiled playbook beside it (from the whole agent's dry run, as fleet
+// ships it); the whole agent (dist/agent) loading the YAML itself is measured beside it.
 import {spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
@@ -36,6 +37,7 @@ export function agentStartup({rounds = 7, batch = 10} = {}): AgentStartupResult 
   const pb = join(dir, 'one.yaml')
   writeFileSync(pb, 'name: bench\nsteps:\n  - id: s1\n    run: "true"\n')
   const agent = resolve('dist/agent/agent.mjs')
+  const shipped = resolve('dist/agent-host/agent.mjs')
   let n = 0
   const env = sessionEnv()
   const out: AgentStartupResult = {agentMs: [], nodeMs: [], yamlMs: []}
@@ -49,7 +51,7 @@ export function agentStartup({rounds = 7, batch = 10} = {}): AgentStartupResult 
     writeFileSync(compiledPath(pb), JSON.stringify(JSON.parse(dry.stdout).compiled))
     for (let i = 0; i < rounds; i++) {
       out.nodeMs.push(batchCpuMs(() => [process.execPath, '-e', '0'], batch, env))
-      out.agentMs.push(batchCpuMs(() => [process.execPath, agent, 'run', '-p', pb, '--state-dir', join(dir, `state-${n++}`)], batch, env))
+      out.agentMs.push(batchCpuMs(() => [process.execPath, shipped, 'run', '-p', pb, '--state-dir', join(dir, `state-${n++}`)], batch, env))
       out.yamlMs.push(batchCpuMs(() => [process.execPath, agent, 'run', '-p', pbYaml, '--state-dir', join(dir, `state-${n++}`)], batch, env))
     }
   } finally {
