@@ -7,10 +7,10 @@
 // schemas) with the compiled playbook beside it (from the whole agent's dry run, as fleet
 // ships it); the whole agent (dist/agent) loading the YAML itself is measured beside it.
 import {spawnSync} from 'node:child_process'
-import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
-import {tmpdir} from 'node:os'
+import {mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {compiledPath} from '../src/protocol/remote-layout.js'
+import {mountHostDisk} from './host-disk.js'
 import {childrenCpuMs, median, sessionEnv, spread} from './proc.js'
 
 export interface AgentStartupResult {
@@ -33,7 +33,9 @@ function batchCpuMs(argv: () => string[], batch: number, env: NodeJS.ProcessEnv)
 }
 
 export function agentStartup({rounds = 7, batch = 10} = {}): AgentStartupResult {
-  const dir = mkdtempSync(join(tmpdir(), 'fleet-bench-startup-'))
+  // The run's files (state folder, lock, journal) on a disk like a jumphost's, as the fan-out's hosts.
+  const disk = mountHostDisk('startup', 1)
+  const dir = mkdtempSync(join(disk.homeRoot, 'startup-'))
   const pb = join(dir, 'one.yaml')
   writeFileSync(pb, 'name: bench\nsteps:\n  - id: s1\n    run: "true"\n')
   const agent = resolve('dist/agent/agent.mjs')
@@ -55,7 +57,7 @@ export function agentStartup({rounds = 7, batch = 10} = {}): AgentStartupResult 
       out.yamlMs.push(batchCpuMs(() => [process.execPath, agent, 'run', '-p', pbYaml, '--state-dir', join(dir, `state-${n++}`)], batch, env))
     }
   } finally {
-    rmSync(dir, {recursive: true, force: true})
+    disk.unmount()
   }
   return out
 }

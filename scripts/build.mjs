@@ -60,7 +60,7 @@ writeFileSync(
 )
 
 // What fleet ships to a host (dist/agent-host, read by src/orchestrator/bundle.ts): the same
-// agent as two modules, agent.mjs and LiquidJS beside it (liquid.mjs, loaded when a template
+// agent as two modules, agent-main.mjs (behind its entry, below) and LiquidJS beside it (liquid.mjs, loaded when a template
 // needs more than plain substitution), without oclif (help, bad flags, `redact`), the YAML
 // reader and the playbook schemas. A host runs the playbook fleet's dry run compiled, with
 // JSON vars, through the fast path: those are three quarters of the agent's bytes and never
@@ -81,8 +81,16 @@ const hostSplit = {
     })
   },
 }
+// Its entry, agent.mjs, turns on Node's compile cache and then imports the agent's module,
+// agent-main.mjs (src/cli/agent-host-entry.ts): the cache covers only modules loaded after it is on.
+const hostEntry = {
+  name: 'host-entry',
+  setup(b) {
+    b.onResolve({filter: /^\.\/agent-main\.js$/}, (args) => (args.kind === 'dynamic-import' ? {path: './agent-main.mjs', external: true} : undefined))
+  },
+}
 rmSync('dist/agent-host', {recursive: true, force: true})
-const hostBuild = await build({...agentEntry, outdir: 'dist/agent-host', plugins: [hostSplit, zodEnglishOnly, lazyEngines], metafile: true})
+const hostBuild = await build({...agentEntry, entryPoints: {agent: 'src/cli/agent-host-entry.ts', 'agent-main': 'src/cli/agent-main.ts'}, outdir: 'dist/agent-host', plugins: [hostEntry, hostSplit, zodEnglishOnly, lazyEngines], metafile: true})
 // A static import of one of them would carry it into the host's agent unseen: refuse the build.
 const carried = Object.keys(hostBuild.metafile.inputs).filter((f) => /^(node_modules\/(yaml|@oclif|liquidjs)\/|src\/playbook\/schema\.ts$|src\/cli\/agent-oclif\.ts$)/.test(f))
 if (carried.length) throw new Error(`build: the host's agent would carry ${carried.slice(0, 3).join(', ')}: import it only with import() where it is needed`)

@@ -2,6 +2,7 @@ import {spawn} from 'node:child_process'
 import {closeSync, existsSync, mkdirSync, openSync, readSync, rmdirSync, statSync, unlinkSync, writeSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {EXIT} from '../protocol/exit-codes.js'
+import {flushCompileCache} from './compile-cache.js'
 import {DiskFullError, onDisk} from './disk-full.js'
 import type {StartOutcome} from './run.js'
 import type {StateDir} from './state-dir.js'
@@ -61,6 +62,7 @@ function undoMade(state: StateDir, firstMade: string | undefined, outMade: boole
 
 function spawnDetached(state: StateDir, runArgs: string[], out: number): {answer: Promise<HandshakeMessage>; exitCode: Detached['exitCode']} {
   const outStart = sizeOf(state.detachedOutput)
+  flushCompileCache()
   const child = spawn(process.execPath, [process.argv[1], ...runArgs, '--detached-child'], {
     detached: true,
     cwd: '/',

@@ -1,23 +1,9 @@
-import * as nodeModule from 'node:module'
-import {dirname, join} from 'node:path'
-import {fileURLToPath} from 'node:url'
 import {runFast} from './agent-fast.js'
+import {enableCompileCache} from '../agent/compile-cache.js'
 import {runCli} from './run-cli.js'
 
-/**
- * Node.js 22.1+ keeps the V8 code of the chunks it compiled (module.enableCompileCache),
- * so the next start on the host skips most of compiling them; older runtimes lack it and
- * compile as before. The cache sits beside the agent's files (the agent's own folder, not
- * a shared /tmp another account could write into); NODE_DISABLE_COMPILE_CACHE=1 turns it off.
- */
-const enableCompileCache = (nodeModule as {enableCompileCache?: (dir?: string) => unknown}).enableCompileCache
-if (typeof enableCompileCache === 'function' && import.meta.url.startsWith('file:')) {
-  try {
-    enableCompileCache(join(dirname(fileURLToPath(import.meta.url)), '.compile-cache'))
-  } catch {
-    // a folder it cannot write: start as without it
-  }
-}
+// For the whole agent's chunks (dist/agent); a host's agent turned it on in its entry already.
+enableCompileCache(import.meta.url)
 
 /**
  * oclif finds the commands by importing this same module and reading COMMANDS.

@@ -20,7 +20,7 @@ export function printDryRun(verb: string, d: FleetDryRun, json: boolean): number
   const agent = d.bundle.files.filter((f) => !f.path.startsWith('playbooks/'))
   const agentBytes = agent.reduce((n, f) => n + f.bytes, 0)
   const width = String(d.bundle.bytes).length
-  const rows = [...playbook.map((f) => [String(f.bytes).padStart(width), size(f.bytes), f.path]), [String(agentBytes).padStart(width), size(agentBytes), `the agent: ${agent.length} files (agent.mjs, and liquid.mjs for templates)`]]
+  const rows = [...playbook.map((f) => [String(f.bytes).padStart(width), size(f.bytes), f.path]), [String(agentBytes).padStart(width), size(agentBytes), `the agent: ${agent.length} files (agent.mjs, the entry; agent-main.mjs, the agent; liquid.mjs, for templates)`]]
   const lines = [
     `Dry run of fleet ${verb}: playbook ${d.playbook.name} (${d.playbook.path}), ${d.steps} step${d.steps === 1 ? '' : 's'}, ${hosts}. No host was contacted and no database written.`,
     `Bundle ${d.bundle.hash}: ${d.bundle.files.length} files, ${d.bundle.bytes} bytes (${size(d.bundle.bytes)}), into ~/${bundleDir(d.bundle.hash)}/ on each host:`,

@@ -78,7 +78,7 @@ export function buildBundle(playbookPath: string, playbookFiles: readonly string
   const agentDir = hostAgentDir()
   if (!existsSync(join(agentDir, AGENT_ENTRY))) throw new UserError(`${agentDir}/${AGENT_ENTRY} is missing; run "npm run build" first.`)
   const files: BundleFile[] = []
-  // The agent as hosts get it (scripts/build.mjs: agent.mjs and liquid.mjs; not oclif, the YAML reader, the schemas).
+  // The agent as hosts get it (scripts/build.mjs: agent.mjs, its entry, agent-main.mjs and liquid.mjs; not oclif, the YAML reader, the schemas).
   for (const name of readdirSync(agentDir).sort()) files.push({rel: name, data: readFileSync(join(agentDir, name)), mode: 0o644})
   // Exactly the files the playbook uses, never its whole folder.
   const pbDir = dirname(resolve(playbookPath))

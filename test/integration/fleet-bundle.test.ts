@@ -183,7 +183,7 @@ describe('the bundle carries exactly what the playbook references', {timeout: 12
     expect(human.stdout).toMatch(/^Total: \d+ bytes \(.*\); sent as one gzipped tar of \d+ bytes/m)
     const listed = human.stdout.split('\n').filter((l) => /^\s+\d+\s/.test(l))
     expect(listed.slice(0, -1).map((l) => l.trim().split(/\s+/).pop())).toEqual(['playbooks/room.yaml', 'playbooks/room.yaml.compiled.json', 'playbooks/scripts/hello.sh', 'playbooks/templates/motd.conf'])
-    expect(listed.at(-1)).toMatch(/\s+the agent: 2 files \(agent\.mjs, and liquid\.mjs for templates\)$/)
+    expect(listed.at(-1)).toMatch(/\s+the agent: 3 files \(agent\.mjs, the entry; agent-main\.mjs, the agent; liquid\.mjs, for templates\)$/)
     for (const never of ['id_ed25519', 'fleet.db', 'prepare.log', 'hosts.txt', 'other.yaml', 'unused.conf', 'unlisted.sh']) expect(listed.join('\n')).not.toContain(never)
 
     const json = await fleet(['prepare', '--dry-run', '--json', '--playbook', join(room, 'room.yaml')], {cwd})
@@ -212,13 +212,13 @@ describe('what of the agent a host gets, and how', {timeout: 120_000}, () => {
   const hostAgent = resolve('dist/agent-host')
   const bytes = (dir: string) => readdirSync(dir).reduce((n, f) => n + statSync(join(dir, f)).size, 0)
 
-  it('the agent without oclif, the YAML reader and the schemas: two files, a fraction of the whole', async () => {
+  it('the agent without oclif, the YAML reader and the schemas: three files, a fraction of the whole', async () => {
     resetHosts(set)
     const r = await fleet(['prepare', '--hosts', hostsFile, '--db', join(tempDir(), 'fleet.db'), '--playbook', join(room, 'room.yaml')])
     expect(r.code, r.stdout + r.stderr).toBe(0)
     const dir = shippedBundle(host)
     const agentFiles = readdirSync(dir).filter((n) => n !== 'playbooks' && !n.startsWith('.'))
-    expect(agentFiles.sort()).toEqual(['agent.mjs', 'liquid.mjs'])
+    expect(agentFiles.sort()).toEqual(['agent-main.mjs', 'agent.mjs', 'liquid.mjs'])
     for (const f of agentFiles) expect(readFileSync(join(dir, f)).equals(readFileSync(join(hostAgent, f))), f).toBe(true)
     // What is left out is the bulk of the agent (oclif, yaml, zod).
     expect(bytes(hostAgent)).toBeLessThan(bytes(whole) / 4)

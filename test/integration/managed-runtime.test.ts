@@ -1,8 +1,8 @@
 import {execFile, execFileSync} from 'node:child_process'
-import {existsSync, writeFileSync} from 'node:fs'
+import {cpSync, existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import {createServer, type Server} from 'node:http'
 import type {AddressInfo} from 'node:net'
-import {join} from 'node:path'
+import {join, resolve} from 'node:path'
 import {afterAll, beforeAll, describe, expect, it} from 'vitest'
 import {cachedRuntime, fetchOnHostScript, RUNTIME_VERSION, runtimeArch, tarballUrl} from '../../src/remote-agent/runtime.js'
 import {RUNTIME_NODE} from '../../src/protocol/remote-layout.js'
@@ -71,6 +71,30 @@ describe(`the managed Node.js runtime ${RUNTIME_VERSION}`, {timeout: 120_000}, (
     expect(real.status, real.stderr).toBe(0)
     expect(real.stderr).toBe('')
     expect(real.stdout).toMatch(/"type":"run-end","status":"ok"/)
+  })
+
+  it.runIf(arch)('the agent as hosts get it caches its own module\'s code (compile cache): `start` writes it before the run it starts, which loads it', async () => {
+    const home = tempDir()
+    expect((await run('bash', ['-c', fetchOnHostScript(arch!, mirror)], {cwd: home})).status).toBe(0)
+    const node = join(home, RUNTIME_NODE)
+    // A bundle's folder: the shipped agent and a playbook with its compiled form beside it.
+    const bundle = join(home, 'bundle')
+    cpSync(resolve('dist/agent-host'), bundle, {recursive: true})
+    const playbook = join(bundle, 'one.yaml')
+    writeFileSync(playbook, 'name: one\nsteps:\n  - id: s\n    run: "true"\n')
+    const env = {...process.env, HOME: home, NO_COLOR: '1'}
+    const dry = await run(node, [AGENT, 'run', '--playbook', playbook, '--dry-run', '--json'], {env})
+    expect(dry.status, dry.stderr).toBe(0)
+    writeFileSync(`${playbook}.compiled.json`, JSON.stringify(JSON.parse(dry.stdout).compiled))
+    const state = join(home, 'state')
+    // Node's own account of its cache (NODE_DEBUG_NATIVE), on stderr: the detached run's goes to agent.out.
+    const started = await run(node, [join(bundle, 'agent.mjs'), 'start', '--follow', '--playbook', playbook, '--state-dir', state], {env: {...env, NODE_DEBUG_NATIVE: 'COMPILE_CACHE'}})
+    expect(started.status, started.stderr).toBe(0)
+    const main = `file://${join(bundle, 'agent-main.mjs')}`
+    expect(started.stderr).toContain(`writing cache for ESM ${main}`)
+    expect(readFileSync(join(state, 'agent.out'), 'utf8')).toContain(`V8 code cache for ESM ${main} was accepted`)
+    const [dir] = readdirSync(join(bundle, '.compile-cache'))
+    expect(readdirSync(join(bundle, '.compile-cache', dir!))).toHaveLength(1)
   })
 
   it.runIf(arch)('the host refuses a tarball that does not match the pinned checksum', async () => {
