@@ -78,8 +78,13 @@ export function buildBundle(playbookPath: string, playbookFiles: readonly string
   const agentDir = hostAgentDir()
   if (!existsSync(join(agentDir, AGENT_ENTRY))) throw new UserError(`${agentDir}/${AGENT_ENTRY} is missing; run "npm run build" first.`)
   const files: BundleFile[] = []
-  // The agent as hosts get it (scripts/build.mjs: agent.mjs, its entry, agent-main.mjs and liquid.mjs; not oclif, the YAML reader, the schemas).
-  for (const name of readdirSync(agentDir).sort()) files.push({rel: name, data: readFileSync(join(agentDir, name)), mode: 0o644})
+  // The agent as hosts get it (scripts/build.mjs: agent.mjs, its entry, agent-main.mjs and
+  // liquid.mjs; not oclif, the YAML reader, the schemas). Its files only: the instructor's own
+  // runs of it on Node.js 22+ leave a .compile-cache folder beside them, for this machine's node.
+  for (const name of readdirSync(agentDir).sort()) {
+    if (name.startsWith('.') || !statSync(join(agentDir, name)).isFile()) continue
+    files.push({rel: name, data: readFileSync(join(agentDir, name)), mode: 0o644})
+  }
   // Exactly the files the playbook uses, never its whole folder.
   const pbDir = dirname(resolve(playbookPath))
   const wanted = new Set([basename(playbookPath), ...playbookFiles.map((f) => posix.normalize(f))])

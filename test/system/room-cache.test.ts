@@ -12,8 +12,8 @@
  *     test makes, which the hosts' users cannot read themselves.
  * Asserted: identical, checksum-valid files on every host; each .deb's body fetched from
  * upstream once (apt-cacher-ng's transfer log: I = from upstream, O = to a client); the image
- * requested from the upstream once (proxy_cache_lock); each clone at the upstream's HEAD. Then `fleet cleanup`
- * leaves no server running (pid files, listening ports) and none of the cache's files.
+ * requested from the upstream once (proxy_cache_lock); each clone at the upstream's HEAD.
+ * Then `fleet cleanup` leaves no server running (pid files, listening ports) and none of the cache's files.
  *
  * Needs root, apt (the cache playbook installs apt-cacher-ng and nginx when they are missing:
  * Debian's mirror must answer) and loop devices. FLEET_SKIP_SYSTEM=1 skips it; a missing binary

@@ -3,7 +3,7 @@
  * The shipped playbooks' bundles, through the same path fleet takes (the agent's dry run,
  * then buildBundle), and the loader's refusals on playbooks written here.
  */
-import {mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import {dirname, join, resolve} from 'node:path'
 import {parse} from 'yaml'
 import {describe, expect, it} from 'vitest'
@@ -29,6 +29,21 @@ function templatesOf(file: string): string[] {
   const steps = doc.phases ? doc.phases.flatMap((p) => p.steps) : (doc.steps ?? [])
   return steps.flatMap((s) => (s.template ? [s.template.src] : []))
 }
+
+describe('the agent\'s files in a bundle', () => {
+  it('are the host agent\'s files only: not the compile cache its runs on Node.js 22+ leave beside them', () => {
+    const cache = resolve('dist/agent-host/.compile-cache')
+    mkdirSync(join(cache, 'v24.0.0-x64-0'), {recursive: true})
+    writeFileSync(join(cache, 'v24.0.0-x64-0', 'abc'), 'code')
+    try {
+      const agentFiles = buildBundle(join(PLAYBOOKS, 'demo.yaml'), ['demo.yaml', 'templates/demo.conf']).files.map((f) => f.rel).filter((r) => !r.startsWith('playbooks/'))
+      expect(agentFiles).toEqual(readdirSync(resolve('dist/agent-host')).filter((n) => !n.startsWith('.')).sort())
+      expect(agentFiles).toContain('agent.mjs')
+    } finally {
+      rmSync(cache, {recursive: true, force: true})
+    }
+  })
+})
 
 describe('the shipped playbooks ship exactly their own files', () => {
   it('demo: demo.yaml and templates/demo.conf', () => {
