@@ -61,8 +61,8 @@ writeFileSync(
 
 // What fleet ships to a host (dist/agent-host, read by src/orchestrator/bundle.ts): the same
 // agent as two modules, agent-main.mjs (behind its entry, below) and LiquidJS beside it
-// (liquid.mjs, loaded when a template needs more than plain substitution), without oclif (help, bad flags, `redact`), the YAML
-// reader and the playbook schemas. A host runs the playbook fleet's dry run compiled, with
+// (liquid.mjs, loaded when a template needs more than plain substitution), without oclif
+// (help, bad flags, `redact`), the YAML reader and the playbook schemas. A host runs the playbook fleet's dry run compiled, with
 // JSON vars, through the fast path: those are three quarters of the agent's bytes and never
 // load there; their imports point at files no host has, and the agent answers their absence
 // in one sentence (src/errors/shipped-agent.ts). One module, not dist/agent's chunks: every
