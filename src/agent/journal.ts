@@ -1,4 +1,4 @@
-import {closeSync, existsSync, fsyncSync, ftruncateSync, openSync, readFileSync} from 'node:fs'
+import {closeSync, existsSync, fsync, fsyncSync, ftruncateSync, openSync, readFileSync} from 'node:fs'
 import {PROTOCOL_VERSION} from '../protocol/constants.js'
 import type {JournalRecord, RecordBody} from '../protocol/records.js'
 // The agent's own lines: cheap checks, not the schema (see parseOwnRecord).
@@ -14,8 +14,13 @@ export function readJournal(path: string): JournalRecord[] {
 /**
  * Appends records to a run's JSONL journal. Sequence numbers continue from
  * what is already there, so a resumed run's records follow the killed one's.
- * Records are written as they happen; fsync happens at step boundaries
- * (`sync()`), which bounds the cost per step to one flush.
+ * Records are written as they happen; fsync happens at step boundaries,
+ * which bounds the cost per step to one flush. A step boundary's flush runs
+ * behind the next step (`syncBehind()`, a group commit): the next step does not
+ * wait for the disk, and what a crash can lose is the end of the step before
+ * the one going on, which the resumed run runs again as it would the one going
+ * on. Where a record must be on the disk before the agent goes on (a reboot,
+ * the run's end, a signal) it calls `sync()`.
  *
  * The journal always ends with a whole record: a torn last line (a crash
  * mid-write) is cut off when it is opened, and a record the full disk cut
@@ -34,6 +39,12 @@ export class JournalWriter {
   openStep: {id: string; since: number} | undefined
   /** Whether this writer wrote a run-end (a run-end the disk refused was not written). */
   ended = false
+  /** An fsync is running on libuv's pool (syncBehind); `again`: records came after it started. */
+  private flush: {again: boolean; waiters: Array<() => void>} | undefined
+  /** What the last fsync behind failed with: thrown by the next sync or syncBehind. */
+  private flushError: unknown
+  /** close() came while an fsync was running: the fd is closed when it ends (not under it). */
+  private closing = false
 
   constructor(readonly path: string, readonly run: string) {
     this.fd = onDisk(path, () => openSync(path, 'a+', 0o600))
@@ -76,14 +87,57 @@ export class JournalWriter {
   }
 
   sync(): void {
+    this.takeFlushError()
     onDisk(this.path, () => fsyncSync(this.fd))
+  }
+
+  /** fsync without waiting for it; an fsync already running is followed by one more. */
+  syncBehind(): void {
+    this.takeFlushError()
+    if (this.flush) this.flush.again = true
+    else this.startFlush()
+  }
+
+  /** Whether an fsync behind is running. */
+  get flushing(): boolean {
+    return this.flush !== undefined
+  }
+
+  /** Resolves when no fsync behind is running. */
+  flushed(): Promise<void> {
+    return new Promise((resolve) => (this.flush ? this.flush.waiters.push(resolve) : resolve()))
   }
 
   close(): void {
     try {
       this.sync()
     } finally {
-      closeSync(this.fd)
+      if (this.flush) this.closing = true
+      else closeSync(this.fd)
     }
+  }
+
+  private startFlush(): void {
+    const flush = (this.flush ??= {again: false, waiters: []})
+    fsync(this.fd, (err) => {
+      if (err) this.flushError ??= err
+      if (flush.again && !this.closing && !err) {
+        flush.again = false
+        this.startFlush()
+        return
+      }
+      this.flush = undefined
+      if (this.closing) closeSync(this.fd)
+      for (const w of flush.waiters) w()
+    })
+  }
+
+  private takeFlushError(): void {
+    const err = this.flushError
+    if (err === undefined) return
+    this.flushError = undefined
+    onDisk(this.path, () => {
+      throw err
+    })
   }
 }

@@ -166,7 +166,7 @@ export async function executeRun(p: PreparedRun, hooks: {onStart?: (o: StartOutc
 /** The run's records from its opening (run-start or run-resume) to its run-end. */
 async function runSteps(p: PreparedRun, state: StateDir, run: string, journal: JournalWriter, records: JournalRecord[], opening: RecordBody, started: number, onDiskFull: () => void): Promise<RunResult> {
   journal.append(opening)
-  journal.sync()
+  journal.syncBehind()
   const done = doneSteps(records)
   const rebooted = rebootedSteps(records)
   const applied = p.req.mode === 'undo' ? appliedSteps(state) : new Set<string>()

@@ -67,7 +67,8 @@ export async function executeStep(p: PreparedStep, mode: RunMode, ctx: StepConte
   const {fault, ...end} = outcome
   if (fault) ctx.onDiskFull?.(fault)
   ctx.journal.append({type: 'step-end', step: step.id, ...end, duration_ms: Date.now() - started})
-  ctx.journal.sync()
+  // On the disk while the next step starts (JournalWriter.syncBehind); a reboot below waits for it.
+  ctx.journal.syncBehind()
   return outcome
 }
 
