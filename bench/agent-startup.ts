@@ -5,7 +5,8 @@
 // The clock counts in ticks (10 ms), so each measurement is a batch of runs. The run is a
 // host's: the agent fleet ships (dist/agent-host, one module without the YAML reader and the
 // schemas) with the compiled playbook beside it (from the whole agent's dry run, as fleet
-// ships it); the whole agent (dist/agent) loading the YAML itself is measured beside it.
+// ships it); the whole agent (dist/agent) loading the YAML itself is measured beside it, and
+// so is the floor under any Node.js agent: a script that only spawns the step's bash.
 import {spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
@@ -16,6 +17,11 @@ import {childrenCpuMs, median, sessionEnv, spread} from './proc.js'
 export interface AgentStartupResult {
   agentMs: number[]
   nodeMs: number[]
+  /**
+   * The floor under any Node.js agent: a script that only spawns the step's bash as the agent
+   * does (its own process group, stdout and stderr piped) and waits for it.
+   */
+  spawnMs: number[]
   /** The same run without the compiled playbook: the YAML parsed and checked on the host. */
   yamlMs: number[]
 }
@@ -42,7 +48,9 @@ export function agentStartup({rounds = 7, batch = 10} = {}): AgentStartupResult 
   const shipped = resolve('dist/agent-host/agent.mjs')
   let n = 0
   const env = sessionEnv()
-  const out: AgentStartupResult = {agentMs: [], nodeMs: [], yamlMs: []}
+  const out: AgentStartupResult = {agentMs: [], nodeMs: [], spawnMs: [], yamlMs: []}
+  const spawnOnly = join(dir, 'spawn-only.mjs')
+  writeFileSync(spawnOnly, SPAWN_ONLY)
   const yamlOnly = join(dir, 'yaml-only')
   mkdirSync(yamlOnly)
   const pbYaml = join(yamlOnly, 'one.yaml')
@@ -53,6 +61,7 @@ export function agentStartup({rounds = 7, batch = 10} = {}): AgentStartupResult 
     writeFileSync(compiledPath(pb), JSON.stringify(JSON.parse(dry.stdout).compiled))
     for (let i = 0; i < rounds; i++) {
       out.nodeMs.push(batchCpuMs(() => [process.execPath, '-e', '0'], batch, env))
+      out.spawnMs.push(batchCpuMs(() => [process.execPath, spawnOnly], batch, env))
       out.agentMs.push(batchCpuMs(() => [process.execPath, shipped, 'run', '-p', pb, '--state-dir', join(dir, `state-${n++}`)], batch, env))
       out.yamlMs.push(batchCpuMs(() => [process.execPath, agent, 'run', '-p', pbYaml, '--state-dir', join(dir, `state-${n++}`)], batch, env))
     }
@@ -61,6 +70,14 @@ export function agentStartup({rounds = 7, batch = 10} = {}): AgentStartupResult 
   }
   return out
 }
+
+/** src/agent/launcher/node-spawn.ts and exec.ts's argv for a step of `true`, nothing else. */
+const SPAWN_ONLY = `import {spawn} from 'node:child_process'
+const c = spawn('bash', ['--noprofile', '--norc', '-eo', 'pipefail', '-c', 'true'], {detached: true, stdio: ['ignore', 'pipe', 'pipe']})
+c.stdout.on('data', () => {})
+c.stderr.on('data', () => {})
+c.on('close', (code) => process.exit(code ?? 1))
+`
 
 export function agentStartupRow(r: AgentStartupResult) {
   const a = median(r.agentMs)
@@ -72,7 +89,7 @@ export function agentStartupRow(r: AgentStartupResult) {
     fleet: `${a.toFixed(0)} ms (spread ${spread(r.agentMs).toFixed(0)})`,
     peer: `\`node -e 0\` ${b.toFixed(0)} ms (spread ${spread(r.nodeMs).toFixed(0)})`,
     ratio: ratio.toFixed(2),
-    figure: `+${(a - b).toFixed(0)} ms; without the compiled playbook (YAML parsed and checked on the host) ${median(r.yamlMs).toFixed(0)} ms`,
+    figure: `+${(a - b).toFixed(0)} ms; floor (a Node.js script that only spawns the step's bash and waits) ${median(r.spawnMs).toFixed(0)} ms = ${(median(r.spawnMs) / b).toFixed(2)} × node; without the compiled playbook (YAML parsed and checked on the host) ${median(r.yamlMs).toFixed(0)} ms`,
     target: `≤ ${STARTUP_TARGET} × node`,
     met: ratio <= STARTUP_TARGET,
   }
