@@ -39,7 +39,7 @@ export class JournalWriter {
   openStep: {id: string; since: number} | undefined
   /** Whether this writer wrote a run-end (a run-end the disk refused was not written). */
   ended = false
-  /** An fsync is running on libuv's pool (syncBehind); `again`: records came after it started. */
+  /** An fsync is running on libuv's pool (syncBehind); `again`: asked for again while it ran. */
   private flush: {again: boolean; waiters: Array<() => void>} | undefined
   /** What the last fsync behind failed with: thrown by the next sync or syncBehind. */
   private flushError: unknown
