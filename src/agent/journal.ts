@@ -3,7 +3,7 @@ import {PROTOCOL_VERSION} from '../protocol/constants.js'
 import type {JournalRecord, RecordBody} from '../protocol/records.js'
 // The agent's own lines: cheap checks, not the schema (see parseOwnRecord).
 import {splitOwnRecords as splitRecords} from '../protocol/split-lines.js'
-import {DiskFullError, onDisk, writeAll} from './disk-full.js'
+import {DiskFullError, isNoSpace, onDisk, writeAll} from './disk-full.js'
 
 /** Read every complete record of a journal; a torn last line (crash mid-write) is ignored. */
 export function readJournal(path: string): JournalRecord[] {
@@ -136,8 +136,6 @@ export class JournalWriter {
     const err = this.flushError
     if (err === undefined) return
     this.flushError = undefined
-    onDisk(this.path, () => {
-      throw err
-    })
+    throw isNoSpace(err) ? new DiskFullError(this.path) : err
   }
 }
