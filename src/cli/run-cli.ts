@@ -1,4 +1,5 @@
 import {sayUserError, UserError} from '../errors/user-error.js'
+import {quietOnClosedReader} from '../ui/closed-reader.js'
 
 /**
  * An entry point's main: the command's fast path (no oclif) when it takes the
@@ -7,6 +8,8 @@ import {sayUserError, UserError} from '../errors/user-error.js'
  * Not awaited at top level for the same reason.
  */
 export function runCli(url: string, fast: (argv: string[]) => Promise<boolean>, loadOclif: () => Promise<{runOclif: (url: string) => Promise<void>}>): void {
+  quietOnClosedReader(process.stdout)
+  quietOnClosedReader(process.stderr)
   const main = async () => {
     if (await fast(process.argv.slice(2))) return
     await (await loadOclif()).runOclif(url)

@@ -1,4 +1,5 @@
 import {existsSync} from 'node:fs'
+import {readerGone} from './closed-reader.js'
 import {UserError} from '../errors/user-error.js'
 import {isFinalState} from '../events/host-state.js'
 import {FleetStore} from '../store/store.js'
@@ -34,7 +35,7 @@ export async function showStatus(opts: StatusOptions, write: (text: string) => v
       const view = opts.host ? hostView(store, opts.host, opts.json, opts.lines) : await roomView(store, opts.json, timeouts)
       if (opts.watch && process.stdout.isTTY) write('\x1b[H\x1b[2J')
       write(view.out)
-      if (!opts.watch || view.done) return view.allOk ? 0 : 1
+      if (!opts.watch || view.done || readerGone(process.stdout)) return view.allOk ? 0 : 1
       await new Promise((r) => setTimeout(r, 1000))
     }
   } finally {
