@@ -97,17 +97,21 @@ if (carried.length) throw new Error(`build: the host's agent would carry ${carri
 // LiquidJS's own ES module build (its "module"), so that `export *` names its exports.
 await build({...forHosts, stdin: {contents: "export * from 'liquidjs'", resolveDir: '.', sourcefile: 'liquid.mjs'}, mainFields: ['module', 'main'], outfile: 'dist/agent-host/liquid.mjs'})
 
-// The fleet CLI runs here, beside node_modules: bundle fleet's own code, and zod, whose
-// package is ~100 modules with ~50 languages' messages (~55 ms of CPU for every fleet
-// command to load from node_modules, against ~half that bundled with English alone).
-const externalButZod = {
-  name: 'external-but-zod',
+// The fleet CLI runs here, beside node_modules: bundle fleet's own code, and the packages that
+// `fleet status` loads on every start, which cost more to load from node_modules than
+// bundled: zod, ~100 modules with ~50 languages' messages (~55 ms of CPU, against ~half that
+// bundled with English alone); better-sqlite3's JavaScript (a dozen CommonJS files, each
+// resolved and wrapped for ESM: ~8 ms; its native addon stays in the package, loaded by
+// src/store/sqlite.ts); string-width and its three (~4 ms).
+const BUNDLED = /^(zod|better-sqlite3|string-width|strip-ansi|ansi-regex|is-fullwidth-code-point|emoji-regex)(\/|$)/
+const externalButBundled = {
+  name: 'external-but-bundled',
   setup(b) {
-    b.onResolve({filter: /^[^./]/}, (args) => (/^zod(\/|$)/.test(args.path) ? undefined : {path: args.path, external: true}))
+    b.onResolve({filter: /^[^./]/}, (args) => (BUNDLED.test(args.path) ? undefined : {path: args.path, external: true}))
   },
 }
 rmSync('dist/fleet', {recursive: true, force: true})
-await build({...esm, ...chunks, entryPoints: {fleet: 'src/cli/fleet-main.ts'}, outdir: 'dist/fleet', plugins: [externalButZod, zodEnglishOnly], target: 'node20', define})
+await build({...esm, ...chunks, entryPoints: {fleet: 'src/cli/fleet-main.ts'}, outdir: 'dist/fleet', plugins: [externalButBundled, zodEnglishOnly], target: 'node20', define, banner})
 
 // The dashboard's page (one HTML file, one ES module, one style sheet; no build step of their
 // own): copied as they are, for the server to find at dist/dashboard/ (src/dashboard/page-files.ts).

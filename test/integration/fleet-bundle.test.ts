@@ -297,4 +297,15 @@ describe("fleet's own build", () => {
     expect(text).toContain('Invalid input') // English, from zod/v4/locales/en.js
     expect(text).not.toContain('Ungültige Eingabe') // German, from zod/v4/locales/de.js
   })
+
+  it("carries better-sqlite3's JavaScript and string-width (each start of `fleet status` loads them), and imports neither from node_modules", () => {
+    const dir = resolve('dist/fleet')
+    const text = readdirSync(dir)
+      .filter((f) => f.endsWith('.mjs'))
+      .map((f) => readFileSync(join(dir, f), 'utf8'))
+      .join('\n')
+    expect(text).toContain('Misspelled option "readOnly" should be "readonly"') // better-sqlite3's lib/database.js
+    expect(text).toContain('better-sqlite3/build/Release/better_sqlite3.node') // its addon, loaded from the package (src/store/sqlite.ts)
+    expect(text).not.toMatch(/(?:from\s*|import\(\s*)["'](?:better-sqlite3|string-width|strip-ansi)(?:\/[^"']*)?["']/)
+  })
 })

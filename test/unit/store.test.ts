@@ -1,4 +1,5 @@
-import {existsSync, statSync} from 'node:fs'
+import {spawnSync} from 'node:child_process'
+import {existsSync, readdirSync, statSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import Database from 'better-sqlite3'
 import {describe, expect, it} from 'vitest'
@@ -46,6 +47,19 @@ describe('FleetStore', () => {
     store.close()
   })
 
+  it('hosts() gives every column of the hosts table, each host as SELECT * does', () => {
+    const store = FleetStore.open(join(tempDir(), 'fleet.db'))
+    const a = store.upsertHost({name: 'alice-lab', address: '10.0.0.5', port: 2222, user: 'ubuntu'})
+    store.upsertHost({name: 'bob-lab', address: '10.0.0.6'})
+    store.setHostState(a, 'failed', 'apt: E: Unable to locate package x')
+    const columns = (store.db.prepare('PRAGMA table_info(hosts)').all() as {name: string}[]).map((c) => c.name)
+    const hosts = store.hosts()
+    expect(hosts.map((h) => Object.keys(h))).toEqual([columns, columns])
+    expect(hosts).toEqual(store.db.prepare('SELECT * FROM hosts ORDER BY id').all())
+    expect(hosts[0]).toMatchObject({name: 'alice-lab', port: 2222, state: 'failed', error: 'apt: E: Unable to locate package x'})
+    store.close()
+  })
+
   it('records a failed step as the host error and state', () => {
     const store = FleetStore.open(join(tempDir(), 'fleet.db'))
     const id = store.upsertHost({name: 'h', address: 'a'})
@@ -59,6 +73,17 @@ describe('FleetStore', () => {
     ])
     expect(store.host(id)).toMatchObject({state: 'failed', error: 'a: E: Unable to locate package x', step_id: 'a', step_index: 1})
     store.close()
+  })
+
+  it('refuses what is not a regular file (a FIFO standing in for /dev/null, a folder) and changes nothing of it', () => {
+    const dir = tempDir()
+    const fifo = join(dir, 'null')
+    expect(spawnSync('mkfifo', ['-m', '0666', fifo]).status).toBe(0)
+    expect(() => FleetStore.open(fifo)).toThrow(`${fifo} is not a fleet database (not a regular file); give --db the fleet.db that "fleet prepare" wrote, or a new path.`)
+    expect(() => FleetStore.openReadOnly(fifo)).toThrow(/not a regular file/)
+    expect(statSync(fifo).mode & 0o777).toBe(0o666)
+    expect(() => FleetStore.open(dir)).toThrow(`${dir} is not a fleet database (a folder); give --db the fleet.db that "fleet prepare" wrote, or a new path.`)
+    expect(readdirSync(dir)).toEqual(['null'])
   })
 
   it('migrates an existing file forward and refuses one from a newer fleet', () => {
