@@ -20,7 +20,8 @@ export default class AgentStatus extends BaseCommand {
     const run = flags.run ?? lastRunId(state)
     const summary = run ? summarizeRun(state, run) : undefined
     if (!summary) {
-      if (flags.json) return this.printJson(null)
+      // No run yet is an answer (null); a run asked for by name that is not there is a mistake.
+      if (flags.json && !flags.run) return this.printJson(null)
       throw new UserError(run ? `Run ${run} has no journal in ${state.root}.` : `No run has been started in ${state.root} yet.`, 2)
     }
     if (flags.json) this.printJson(summary)

@@ -1,11 +1,11 @@
 import {spawn} from 'node:child_process'
-import {closeSync, existsSync, mkdirSync, openSync, readSync, rmdirSync, statSync, unlinkSync, writeSync} from 'node:fs'
+import {closeSync, existsSync, openSync, readSync, rmdirSync, statSync, unlinkSync, writeSync} from 'node:fs'
 import {dirname} from 'node:path'
 import {EXIT} from '../protocol/exit-codes.js'
 import {flushCompileCache} from './compile-cache.js'
 import {DiskFullError, onDisk} from './disk-full.js'
 import type {StartOutcome} from './run.js'
-import type {StateDir} from './state-dir.js'
+import {unusableStateDir, type StateDir} from './state-dir.js'
 
 export type HandshakeMessage = StartOutcome | {kind: 'error'; message: string; exitCode: number}
 
@@ -37,10 +37,10 @@ export async function startDetachedRun(state: StateDir, runArgs: string[]): Prom
   let firstMade: string | undefined
   let out: number
   try {
-    firstMade = onDisk(state.runsDir, () => mkdirSync(state.runsDir, {recursive: true, mode: 0o700}))
+    firstMade = state.ensure()
     out = onDisk(state.detachedOutput, () => openSync(state.detachedOutput, 'a', 0o600))
   } catch (e) {
-    if (!(e instanceof DiskFullError)) throw e
+    if (!(e instanceof DiskFullError)) throw unusableStateDir(state.root, e) ?? e
     undoMade(state, firstMade, outMade)
     return {answer: {kind: 'error', message: e.message, exitCode: e.exitCode}, exitCode: async () => undefined}
   }

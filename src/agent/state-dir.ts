@@ -1,6 +1,7 @@
-import {mkdirSync} from 'node:fs'
+import {accessSync, constants, mkdirSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {join} from 'node:path'
+import {UserError} from '../errors/user-error.js'
 import {onDisk} from './disk-full.js'
 
 /**
@@ -50,7 +51,26 @@ export class StateDir {
     return join(this.logsDir(run), `${step}.log`)
   }
 
-  ensure(): void {
-    onDisk(this.runsDir, () => mkdirSync(this.runsDir, {recursive: true, mode: 0o700}))
+  /** The folders made (the first one made, if any); refused in one sentence when this user cannot write there. */
+  ensure(): string | undefined {
+    try {
+      const made = onDisk(this.runsDir, () => mkdirSync(this.runsDir, {recursive: true, mode: 0o700}))
+      // There already but read-only: the lock and the journals are written here.
+      accessSync(this.root, constants.W_OK)
+      accessSync(this.runsDir, constants.W_OK)
+      return made
+    } catch (e) {
+      throw unusableStateDir(this.root, e) ?? e
+    }
   }
+}
+
+/**
+ * A state folder this user cannot use (a file in the way, no permission, read-only): one
+ * sentence, exit 2. A full disk stays DiskFullError's (exit 6).
+ */
+export function unusableStateDir(root: string, e: unknown): UserError | undefined {
+  const code = (e as NodeJS.ErrnoException | null)?.code
+  const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a file is in the way' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'its file system is read-only' : undefined
+  return why && new UserError(`The agent's state folder ${root} cannot be used: ${why}; give --state-dir a folder this user can write.`)
 }

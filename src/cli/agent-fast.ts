@@ -106,7 +106,8 @@ async function dispatch(command: FastSubcommand, values: Values): Promise<number
       const run = f.run ?? lastRunId(state)
       const summary = run ? summarizeRun(state, run) : undefined
       if (!summary) {
-        if (f.json) {
+        // No run yet is an answer (null); a run asked for by name that is not there is a mistake.
+        if (f.json && !f.run) {
           print('null\n')
           return 0
         }

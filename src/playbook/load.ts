@@ -276,23 +276,49 @@ function varSpecsOf(y: YamlFile, specs: VarSpecs): CompiledVarSpecs {
   return out
 }
 
+/**
+ * The vars in the order the playbook declares them (a string var may use the ones above it,
+ * scopeFor), each the vars file's value or else the playbook's default. A blank value in the
+ * vars file (`host:`) is no value. A secret is a string or a number: anything else could not
+ * be redacted, and would reach the output and the logs as it is.
+ */
 function resolveVars(file: string, specs: CompiledVarSpecs, varsPath: string | undefined): {vars: Record<string, unknown>; secrets: string[]} {
-  const vars: Record<string, unknown> = {...specs.defaults}
-  if (varsPath) {
-    const given = readVarsFile(varsPath)
-    const declared = new Set(specs.names)
-    for (const [name, {value, line}] of given) {
-      if (!declared.has(name)) {
-        throw new UserError(`${varsPath}:${line}: field "${name}": the playbook ${file} has no var of that name (its vars: ${specs.names.join(', ') || 'none'}).`)
-      }
-      vars[name] = value
+  const given = varsPath ? readVarsFile(varsPath) : new Map<string, {value: unknown; line: number}>()
+  const declared = new Set(specs.names)
+  for (const [name, {line}] of given) {
+    if (!declared.has(name)) {
+      throw new UserError(`${varsPath}:${line}: field "${name}": the playbook ${file} has no var of that name (its vars: ${specs.names.join(', ') || 'none'}).`)
     }
   }
-  const unset = specs.required.filter((n) => !(n in vars))
-  if (unset.length) {
-    throw new UserError(`${file}:${specs.lines[unset[0]!] ?? 1}: field "vars.${unset[0]}": has no value; give it in the vars file (--vars FILE).`)
+  const vars: Record<string, unknown> = {}
+  for (const name of specs.names) {
+    const g = given.get(name)
+    if (g && g.value !== null) vars[name] = g.value
+    else if (name in specs.defaults) vars[name] = specs.defaults[name]
+  }
+  const unset = specs.required.find((n) => !(n in vars))
+  if (unset !== undefined) {
+    const blank = given.get(unset)
+    if (blank) throw new UserError(`${varsPath}:${blank.line}: field "${unset}": is blank; give it a value.`)
+    throw new UserError(`${file}:${specs.lines[unset] ?? 1}: field "vars.${unset}": has no value; give it in the vars file (--vars FILE).`)
+  }
+  for (const name of specs.secrets) {
+    const kind = notScalar(vars[name])
+    if (!kind) continue
+    const g = given.get(name)
+    const where = g && g.value !== null ? `${varsPath}:${g.line}: field "${name}"` : `${file}:${specs.lines[name] ?? 1}: field "vars.${name}.value"`
+    const copied = g && kind === 'a map' && 'value' in (g.value as object) ? ` (a vars file gives the value itself: "${name}: VALUE")` : ''
+    throw new UserError(`${where}: a secret is a string or a number, not ${kind}${copied}.`)
   }
   return {vars, secrets: specs.secrets}
+}
+
+/** What a value that is neither a string nor a number is, for a sentence; undefined for those (and for no value). */
+function notScalar(v: unknown): string | undefined {
+  if (v === undefined || v === null || typeof v === 'string' || typeof v === 'number') return undefined
+  if (Array.isArray(v)) return 'a list'
+  if (typeof v === 'object') return 'a map'
+  return `${String(v)} (${typeof v})`
 }
 
 /**

@@ -18,6 +18,13 @@ const CASES: Array<[string, string, string | undefined, number, RegExp]> = [
   ['an unknown var in the vars file', `name: x\nvars:\n  dir: /tmp\nsteps:\n${GOOD_STEP}`, 'dir: /var\ndri: /oops\n', 2, /vars\.yaml:2: field "dri": the playbook .* has no var of that name/],
   ['a vars file that is not a map', `name: x\nvars:\n  dir: /tmp\nsteps:\n${GOOD_STEP}`, '- a\n- b\n', 1, /vars\.yaml:1: field "\(top level\)"/],
   ['a secret with no value', `name: x\nvars:\n  token: {secret: true}\nsteps:\n${GOOD_STEP}`, undefined, 3, /field "vars\.token": has no value; give it in the vars file/],
+  // A secret that is not a string or a number could not be redacted: refused wherever it comes from.
+  ['a secret copied into the vars file as its playbook map', `name: x\nvars:\n  pw: {secret: true}\nsteps:\n${GOOD_STEP}`, 'pw: {secret: true, value: Zq9CopyPasted}\n', 1, /vars\.yaml:1: field "pw": a secret is a string or a number, not a map \(a vars file gives the value itself: "pw: VALUE"\)/],
+  ['a secret given as a list', `name: x\nvars:\n  other: 0\n  pw: {secret: true}\nsteps:\n${GOOD_STEP}`, 'other: 1\npw: [Zq9SecretArr]\n', 2, /vars\.yaml:2: field "pw": a secret is a string or a number, not a list/],
+  ['a secret given as true', `name: x\nvars:\n  pw: {secret: true}\nsteps:\n${GOOD_STEP}`, 'pw: true\n', 1, /vars\.yaml:1: field "pw": a secret is a string or a number, not true \(boolean\)/],
+  ['a secret whose default is a map', `name: x\nvars:\n  dir: /tmp\n  pw: {secret: true, value: {user: admin}}\nsteps:\n${GOOD_STEP}`, undefined, 4, /field "vars\.pw\.value": a secret is a string or a number, not a map/],
+  // A blank value in the vars file is no value (a half-filled template).
+  ['a blank value for a var with no default', `name: x\nvars:\n  host: {description: the lab host}\nsteps:\n${GOOD_STEP}`, '# the lab\nhost:\n', 2, /vars\.yaml:2: field "host": is blank; give it a value/],
   ['a missing template', `name: x\nsteps:\n  - id: t\n    template: {src: nope.conf, dest: /tmp/x}\n`, undefined, 4, /field "steps\[t\]\.template\.src": nope\.conf does not exist beside the playbook/],
   ['an absolute template', `name: x\nsteps:\n  - id: t\n    template: {src: /etc/hostname, dest: /tmp/x}\n`, undefined, 4, /field "steps\[t\]\.template\.src": \/etc\/hostname is an absolute path/],
   ['a files: entry that does not exist', `name: x\nfiles: [scripts]\nsteps:\n${GOOD_STEP}`, undefined, 2, /field "files\[0\]": scripts does not exist beside the playbook/],
@@ -69,6 +76,19 @@ describe('bad input is refused before anything runs', () => {
     expect(r.code).toBe(2)
     expect(r.stderr).toMatch(/bad\.yaml:4: field "steps\[x\]\.run": expected string, received number/)
     expect(snapshot(state)).toBe(before)
+  })
+
+  it('a state folder with a file in the way is one sentence, exit 2, for run and start alike', async () => {
+    const home = tempDir()
+    const pb = join(home, 'pb.yaml')
+    writeFileSync(pb, `name: x\nsteps:\n${GOOD_STEP}`)
+    const state = join(home, 'state')
+    writeFileSync(state, 'not a folder\n')
+    for (const cmd of ['run', 'start']) {
+      const r = await agent([cmd, '-p', pb, '--state-dir', state], {home})
+      expect(r.code, r.stderr).toBe(2)
+      expect(r.stderr).toBe(`Error: The agent's state folder ${state} cannot be used: a file is in the way; give --state-dir a folder this user can write.\n`)
+    }
   })
 
   it('a missing playbook file is one sentence naming it', async () => {

@@ -58,6 +58,16 @@ describe('agent run of playbooks/demo.yaml', () => {
     const human = await agent(['status', '--state-dir', state], {home})
     expect(human.stdout).toMatch(/playbook demo\): ok/)
     expect(human.stdout).toMatch(/flaky +ok/)
+    // A run asked for by a name that is not there is a mistake, with --json too (the shipped agent and the whole one alike).
+    for (const agentPath of [undefined, resolve('dist/agent-host/agent.mjs')]) {
+      const nope = await agent(['status', '--state-dir', state, '--run', 'nope', '--json'], {home, agentPath})
+      expect(nope.code).toBe(2)
+      expect(nope.stdout).toBe('')
+      expect(nope.stderr).toBe(`Error: Run nope has no journal in ${state}.\n`)
+    }
+    // No run at all yet is an answer: null.
+    const none = await agent(['status', '--state-dir', join(home, 'empty'), '--json'], {home})
+    expect([none.code, none.stdout]).toEqual([0, 'null\n'])
   })
 
   it('never lets the secret reach the journal, the step logs or the printed output', async () => {
@@ -156,6 +166,17 @@ describe('agent run of playbooks/demo.yaml', () => {
     // The background job was in the step's process group, so the timeout ended it too.
     await new Promise((r) => setTimeout(r, 2500))
     expect(existsSync(join(home, 'survived'))).toBe(false)
+  })
+
+  it('a var built from one the vars file gives sees its value (vars in the order the playbook declares them)', async () => {
+    const home = tempDir()
+    const pb = join(home, 'derived.yaml')
+    writeFileSync(pb, 'name: derived\nvars:\n  host: {description: the lab host}\n  port: 8080\n  url: "http://{{ host }}:{{ port }}/"\nsteps:\n  - id: show\n    run: echo {{ url }}\n')
+    writeFileSync(join(home, 'vars.yaml'), 'port: 9090\nhost: 10.0.0.5\n')
+    const r = await agent(['run', '-p', pb, '--vars', join(home, 'vars.yaml'), '--state-dir', join(home, 's'), '--json'], {home})
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(ndjson(r.stdout).flatMap((x) => (x.type === 'output' ? [x.data] : []))).toEqual(['http://10.0.0.5:9090/\n'])
   })
 
   it('skips a step whose when condition is false, using host facts', async () => {
