@@ -5,7 +5,7 @@ import {UserError} from '../errors/user-error.js'
 import type {ArtifactSpec, PlaybookSpec, StepSpec} from './schema.js'
 import {engine, passMissing} from './engines.js'
 import {bundleFileList, bundlePath} from './bundle-files.js'
-import {checkSyntax, findQuotedInterpolation} from './render.js'
+import {checkCondition, checkSyntax, findQuotedInterpolation} from './render.js'
 import {lineOf, parseYamlFile, zodProblem, type YamlFile} from './yaml-places.js'
 import {compiledPath} from '../protocol/remote-layout.js'
 import {
@@ -201,7 +201,8 @@ function buildStep(y: YamlFile, s: StepSpec, at: PropertyKey[], phase: string | 
   for (const [field, value] of templated) {
     if (value === undefined) continue
     try {
-      checkSyntax(field === 'when' ? `{% if ${value} %}{% endif %}` : value)
+      if (field === 'when') checkCondition(value)
+      else checkSyntax(value)
     } catch (e) {
       passMissing(e)
       fail(field, `template error: ${(e as Error).message.replace(/, line:\d+, col:\d+$/, '')}`)

@@ -62,6 +62,24 @@ export function evalCondition(expr: string, scope: Scope): boolean {
   return liquid().condition.parseAndRenderSync(`{% if ${expr} %}1{% endif %}`, scope) === '1'
 }
 
+/**
+ * A `when` checked whole before anything runs. Liquid reads `a ==` or `a == "x" and` as false
+ * without a word, which would skip the step silently: operands and operators must alternate,
+ * an operand first and last (`not` stands before one).
+ */
+export function checkCondition(expr: string): void {
+  checkSyntax(`{% if ${expr} %}{% endif %}`)
+  const {Tokenizer, TokenKind} = engine('liquidjs')
+  let operand = true
+  for (const t of new Tokenizer(expr).readExpressionTokens()) {
+    const text = t.getText()
+    if (t.kind === TokenKind.Operator && text === 'not' && operand) continue
+    if ((t.kind === TokenKind.Operator) === operand) throw new Error(operand ? `"${text}" needs a value before it` : `"${text}" needs an operator (==, and, contains, ...) before it`)
+    operand = !operand
+  }
+  if (operand) throw new Error('the condition ends without the value it compares with')
+}
+
 /** Syntax check without rendering, so a broken template is refused before anything runs. */
 export function checkSyntax(template: string): void {
   if (!plain(template)) liquid().text.parse(template)

@@ -25,6 +25,10 @@ const CASES: Array<[string, string, string | undefined, number, RegExp]> = [
   ['a secret whose default is a map', `name: x\nvars:\n  dir: /tmp\n  pw: {secret: true, value: {user: admin}}\nsteps:\n${GOOD_STEP}`, undefined, 4, /field "vars\.pw\.value": a secret is a string or a number, not a map/],
   // A blank value in the vars file is no value (a half-filled template).
   ['a blank value for a var with no default', `name: x\nvars:\n  host: {description: the lab host}\nsteps:\n${GOOD_STEP}`, '# the lab\nhost:\n', 2, /vars\.yaml:2: field "host": is blank; give it a value/],
+  // Liquid reads an unfinished condition as false: refused, not a step skipped without a word.
+  ['a when that ends in an operator', `name: x\nsteps:\n${GOOD_STEP}  - id: w\n    when: facts.os.family ==\n    run: echo w\n`, undefined, 6, /field "steps\[w\]\.when": template error: the condition ends without the value it compares with/],
+  ['a when that ends in "and"', `name: x\nsteps:\n${GOOD_STEP}  - id: w\n    when: facts.os.family == "debian" and\n    run: echo w\n`, undefined, 6, /field "steps\[w\]\.when": template error: the condition ends without/],
+  ['a when of two values with nothing between', `name: x\nvars:\n  a: true\n  b: false\nsteps:\n  - id: w\n    when: a b\n    run: echo w\n`, undefined, 7, /field "steps\[w\]\.when": template error: "b" needs an operator/],
   ['a missing template', `name: x\nsteps:\n  - id: t\n    template: {src: nope.conf, dest: /tmp/x}\n`, undefined, 4, /field "steps\[t\]\.template\.src": nope\.conf does not exist beside the playbook/],
   ['an absolute template', `name: x\nsteps:\n  - id: t\n    template: {src: /etc/hostname, dest: /tmp/x}\n`, undefined, 4, /field "steps\[t\]\.template\.src": \/etc\/hostname is an absolute path/],
   ['a files: entry that does not exist', `name: x\nfiles: [scripts]\nsteps:\n${GOOD_STEP}`, undefined, 2, /field "files\[0\]": scripts does not exist beside the playbook/],
