@@ -95,6 +95,20 @@ describe('bad input is refused before anything runs', () => {
     }
   })
 
+  it('an empty --only or --state-dir (an unset variable in a script) is refused, not read as every step or this folder', async () => {
+    const home = tempDir()
+    const pb = join(home, 'pb.yaml')
+    writeFileSync(pb, `name: x\nsteps:\n${GOOD_STEP}`)
+    for (const cmd of ['run', 'start']) {
+      const only = await agent([cmd, '-p', pb, '--state-dir', join(home, 'state'), '--only', ''], {home, cwd: home})
+      expect([only.code, only.stderr]).toEqual([2, 'Error: --only names no step; give step or phase ids, comma-separated, or leave the flag out for every step.\n'])
+      const dir = await agent([cmd, '-p', pb, '--state-dir', ''], {home, cwd: home})
+      expect(dir.code).toBe(2)
+      expect(dir.stderr).toMatch(/^Error: --state-dir is empty; give a folder, or leave the flag out for the default \(.+\)\.\n$/)
+    }
+    expect(readdirSync(home)).toEqual(['pb.yaml'])
+  })
+
   it('a missing playbook file is one sentence naming it', async () => {
     const home = tempDir()
     mkdirSync(join(home, 'state'))
