@@ -1,5 +1,6 @@
-import {lstatSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {lstatSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
+import {UserError} from '../errors/user-error.js'
 import {loadPlaybook} from '../playbook/load.js'
 import {REDACTED} from './redact.js'
 
@@ -25,6 +26,17 @@ function replaceAll(data: Buffer, secret: Buffer, mask: Buffer): Buffer | undefi
  * secrets already are (the instructor's machine); it never prints them.
  */
 export function redactTree(playbook: string, vars: string | undefined, dirs: string[]): {files: number; changed: number} {
+  // Every folder first: a mistyped one is said before any file is rewritten.
+  for (const d of dirs) {
+    let folder: boolean
+    try {
+      folder = statSync(d).isDirectory()
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      throw new UserError(`${d}: ${code === 'ENOENT' ? 'no such folder' : `cannot be read (${code})`}; give agent redact the folders to redact in place.`)
+    }
+    if (!folder) throw new UserError(`${d} is not a folder; give agent redact the folders to redact in place.`)
+  }
   const secrets = [...new Set(loadPlaybook(playbook, vars).secretValues)].sort((a, b) => b.length - a.length).map((s) => Buffer.from(s))
   const mask = Buffer.from(REDACTED)
   let files = 0

@@ -23,9 +23,9 @@ function liquid(): NonNullable<typeof engines> {
   // (~5 ms of CPU per engine at a Node.js start).
   const locale = 'en-US'
   engines = {
-    shell: new Liquid({strictVariables: true, lenientIf: true, locale, outputEscape: (v: unknown) => shq(stringify(v))}),
-    text: new Liquid({strictVariables: true, lenientIf: true, locale}),
-    condition: new Liquid({strictVariables: true, locale}),
+    shell: new Liquid({strictVariables: true, strictFilters: true, lenientIf: true, locale, outputEscape: (v: unknown) => shq(stringify(v))}),
+    text: new Liquid({strictVariables: true, strictFilters: true, lenientIf: true, locale}),
+    condition: new Liquid({strictVariables: true, strictFilters: true, locale}),
   }
   return engines
 }

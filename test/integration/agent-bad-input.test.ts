@@ -1,4 +1,4 @@
-import {existsSync, mkdirSync, readdirSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join, resolve} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import {agent, tempDir} from '../helpers/agent-cli.js'
@@ -29,6 +29,7 @@ const CASES: Array<[string, string, string | undefined, number, RegExp]> = [
   ['a when that ends in an operator', `name: x\nsteps:\n${GOOD_STEP}  - id: w\n    when: facts.os.family ==\n    run: echo w\n`, undefined, 6, /field "steps\[w\]\.when": template error: the condition ends without the value it compares with/],
   ['a when that ends in "and"', `name: x\nsteps:\n${GOOD_STEP}  - id: w\n    when: facts.os.family == "debian" and\n    run: echo w\n`, undefined, 6, /field "steps\[w\]\.when": template error: the condition ends without/],
   ['a when of two values with nothing between', `name: x\nvars:\n  a: true\n  b: false\nsteps:\n  - id: w\n    when: a b\n    run: echo w\n`, undefined, 7, /field "steps\[w\]\.when": template error: "b" needs an operator/],
+  ['an unknown filter (a typo would render the value unfiltered on every host)', `name: x\nvars:\n  v: [1, 2]\nsteps:\n  - id: j\n    run: echo {{ v | jsno }}\n`, undefined, 6, /field "steps\[j\]\.run": template error: undefined filter: jsno/],
   ['a missing template', `name: x\nsteps:\n  - id: t\n    template: {src: nope.conf, dest: /tmp/x}\n`, undefined, 4, /field "steps\[t\]\.template\.src": nope\.conf does not exist beside the playbook/],
   ['an absolute template', `name: x\nsteps:\n  - id: t\n    template: {src: /etc/hostname, dest: /tmp/x}\n`, undefined, 4, /field "steps\[t\]\.template\.src": \/etc\/hostname is an absolute path/],
   ['a files: entry that does not exist', `name: x\nfiles: [scripts]\nsteps:\n${GOOD_STEP}`, undefined, 2, /field "files\[0\]": scripts does not exist beside the playbook/],
@@ -107,6 +108,20 @@ describe('bad input is refused before anything runs', () => {
       expect(dir.stderr).toMatch(/^Error: --state-dir is empty; give a folder, or leave the flag out for the default \(.+\)\.\n$/)
     }
     expect(readdirSync(home)).toEqual(['pb.yaml'])
+  })
+
+  it('agent redact of a folder that is not there, or of a file, is one sentence and rewrites nothing', async () => {
+    const home = tempDir()
+    const pb = join(home, 'pb.yaml')
+    writeFileSync(pb, `name: x\nvars:\n  pw: {secret: true, value: Zq9s3cret}\nsteps:\n${GOOD_STEP}`)
+    const logs = join(home, 'logs')
+    mkdirSync(logs)
+    writeFileSync(join(logs, 'a.log'), 'token Zq9s3cret\n')
+    const missing = await agent(['redact', logs, join(home, 'nope'), '-p', pb], {home})
+    expect([missing.code, missing.stderr]).toEqual([2, `Error: ${join(home, 'nope')}: no such folder; give agent redact the folders to redact in place.\n`])
+    const file = await agent(['redact', join(logs, 'a.log'), '-p', pb], {home})
+    expect([file.code, file.stderr]).toEqual([2, `Error: ${join(logs, 'a.log')} is not a folder; give agent redact the folders to redact in place.\n`])
+    expect(readFileSync(join(logs, 'a.log'), 'utf8')).toBe('token Zq9s3cret\n')
   })
 
   it('a missing playbook file is one sentence naming it', async () => {
