@@ -1,4 +1,5 @@
-import {existsSync, mkdirSync, readdirSync, renameSync, rmSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
 import {basename, dirname, join, posix, resolve} from 'node:path'
 import PQueue from 'p-queue'
 import {create as createTar} from 'tar'
@@ -94,7 +95,23 @@ export async function collectLogs(req: CollectRequest, onHost?: (h: HostLogs) =>
   const store = FleetStore.open(req.db)
   try {
     const run = lastRun(store)
-    mkdirSync(out, {recursive: true, mode: 0o700})
+    const vars = req.vars ?? run.vars
+    // The redaction's playbook and vars are checked before any host is reached: found broken
+    // after the logs came home, the logs would stay there with the secrets in them.
+    const probe = mkdtempSync(join(tmpdir(), 'fleet-redact-check-'))
+    let refused: string | undefined
+    try {
+      refused = redactLocally(run, vars, probe)
+    } finally {
+      rmSync(probe, {recursive: true, force: true})
+    }
+    if (refused) throw new UserError(`the collected logs could not be cleaned of the playbook's secrets, so no host was asked for them: ${refused}`)
+    try {
+      mkdirSync(out, {recursive: true, mode: 0o700})
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code
+      throw new UserError(`--out: ${out} cannot be made (${code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : code === 'EACCES' ? 'permission denied' : code}); give another --out.`)
+    }
     const settings = transportSettings(req, input, layeredHostKeys(store.hostKeys(), req.knownHosts))
     const queue = new PQueue({concurrency: Math.max(1, req.concurrency)})
     const results = await Promise.all(
@@ -107,7 +124,8 @@ export async function collectLogs(req: CollectRequest, onHost?: (h: HostLogs) =>
       ),
     )
     // Declared log files come home as they were on the host; the secrets come out here, before anyone reads them.
-    redactLocally(run, req.vars ?? run.vars, out)
+    const failed = redactLocally(run, vars, out)
+    if (failed) throw new UserError(`could not clean the collected logs in ${out} of the playbook's secrets: ${failed}`)
     if (archive) await writeArchive(out, archive)
     return {out, tar: archive, run: run.id, hosts: results}
   } finally {
@@ -191,10 +209,10 @@ async function fetchTree(t: Transport, base: string, paths: string[], sudo: bool
   if (result.code !== 0 && result.code !== 1) throw new Error(`tar on the host failed (exit ${result.code ?? result.signal}): ${warnings[0] ?? 'no message'}`)
 }
 
-/** `agent redact` here, with the run's playbook and vars: the agent's own code knows which vars are secret. */
-function redactLocally(run: LastRun, vars: string | undefined, out: string): void {
+/** `agent redact` here, with the run's playbook and vars (the agent's own code knows which vars are secret); what went wrong, if anything. */
+function redactLocally(run: LastRun, vars: string | undefined, out: string): string | undefined {
   const r = runLocalAgent('redact', {playbook: run.localPlaybook, vars, json: true}, [out])
-  if (r.status !== 0) throw new UserError(`could not clean the collected logs in ${out} of the playbook's secrets: ${firstErrorLine(r.stderr) || `exit code ${r.status}`}`)
+  return r.status === 0 ? undefined : firstErrorLine(r.stderr) || `exit code ${r.status}`
 }
 
 function isEmptyTree(dir: string): boolean {

@@ -207,6 +207,15 @@ describe('fleet collect-logs over real SSH', {timeout: 120_000}, () => {
     expect(again.code).toBe(2)
     expect(again.stderr).toMatch(/already has a folder for h001/)
     expect(again.stderr.trim().split('\n')).toHaveLength(1)
+    // A vars file the redaction cannot read is said before any host is asked: no logs come home unredacted.
+    const badVars = await fleet(['collect-logs', '--hosts', hostsFile, '--db', db, '--out', join(dir, 'unredacted'), '--vars', join(dir, 'nope.yaml')], {cwd: dir})
+    expect(badVars.code).toBe(2)
+    expect(badVars.stdout).toBe('')
+    expect(badVars.stderr).toBe(`Error: the collected logs could not be cleaned of the playbook's secrets, so no host was asked for them: ${join(dir, 'nope.yaml')}: cannot read the vars file (no such file).\n`)
+    expect(existsSync(join(dir, 'unredacted'))).toBe(false)
+    writeFileSync(join(dir, 'a-file'), 'x\n')
+    const outFile = await fleet(['collect-logs', '--hosts', hostsFile, '--db', db, '--out', join(dir, 'a-file', 'logs')], {cwd: dir})
+    expect([outFile.code, outFile.stderr]).toEqual([2, `Error: --out: ${join(dir, 'a-file', 'logs')} cannot be made (a file is in the way); give another --out.\n`])
   })
 
   it('a hostile archive made by a real tar on the host cannot write outside the host folder', async () => {
