@@ -169,8 +169,13 @@ export class FleetStore {
     if (not) throw new UserError(`${path} is not a fleet database (${not}); give --db the fleet.db that "fleet prepare" wrote, or a new path.`)
     if (!readOnly) {
       // Create the file 0600 before SQLite opens it; its -wal and -shm files take the same mode.
-      closeSync(openSync(path, 'a', 0o600))
-      chmodSync(path, 0o600)
+      try {
+        closeSync(openSync(path, 'a', 0o600))
+        chmodSync(path, 0o600)
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code
+        throw new UserError(`${path}: fleet cannot write its database there (${code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : code}); give --db a file this user can write.`)
+      }
     }
     try {
       this.db = openDatabase(path, readOnly ? {readonly: true, fileMustExist: true} : {})
@@ -210,6 +215,8 @@ export class FleetStore {
     if (!existsSync(path)) throw new UserError(`${path}: no fleet database here yet; run "fleet prepare --hosts FILE" first (or give --db).`)
     const not = notSqlite(path)
     if (not) throw new UserError(`${path} is not a fleet database (${not}); give --db the fleet.db that "fleet prepare" wrote.`)
+    // An empty file is where a database would go: a reader makes none.
+    if (statSync(path).size === 0) throw new UserError(`${path}: no fleet database here yet (an empty file); run "fleet prepare --hosts FILE" first (or give --db).`)
     let version: number
     try {
       const probe = openDatabase(path, {readonly: true, fileMustExist: true})

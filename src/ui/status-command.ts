@@ -28,7 +28,8 @@ interface View {
  */
 export async function showStatus(opts: StatusOptions, write: (text: string) => void): Promise<number> {
   if (!existsSync(opts.db)) throw new UserError(`${opts.db}: no fleet database here yet; run "fleet prepare --hosts FILE" first (or give --db).`)
-  const store = FleetStore.open(opts.db)
+  // Read-only: a status changes nothing, and works on a database this user may only read.
+  const store = FleetStore.openReadOnly(opts.db)
   const timeouts: TimeoutCache = new Map()
   try {
     for (;;) {

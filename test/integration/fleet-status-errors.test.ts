@@ -2,6 +2,7 @@
  * `fleet status` groups a room's errors by signature: a real store (FleetStore, journal
  * records ingested as a fleet run stores them), read by the built fleet CLI. No host is contacted.
  */
+import {chmodSync, readFileSync, statSync, writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, expect, it} from 'vitest'
 import type {JournalRecord} from '../../src/protocol/index.js'
@@ -79,5 +80,25 @@ describe('fleet status: errors grouped by signature', () => {
     expect(out).toMatch(/^ {2}1 +apt +erin-lab +apt: failed \(E: Unable to locate package workshop-tools\)$/m)
     expect(out.indexOf('Unreachable hosts by error')).toBeGreaterThan(out.indexOf('Failed hosts by error'))
     expect(out).toMatch(/^ {2}1 +- +frank-lab +ubuntu@10\.0\.0\.16: cannot connect/m)
+  })
+
+  it('reads the database without writing it: its mode stays, an empty file stays empty and is "no database yet"', async () => {
+    const dir = tempDir()
+    const db = join(dir, 'fleet.db')
+    const store = FleetStore.open(db)
+    store.upsertHost({name: 'alice-lab', address: '10.0.0.11', user: 'ubuntu'})
+    store.close()
+    chmodSync(db, 0o644)
+    const before = readFileSync(db)
+    const r = await fleet(['status', '--db', db, '--json'])
+    expect(r.stderr).toBe('')
+    expect(JSON.parse(r.stdout).hosts.map((h: {name: string}) => h.name)).toEqual(['alice-lab'])
+    expect(statSync(db).mode & 0o777).toBe(0o644)
+    expect(readFileSync(db).equals(before)).toBe(true)
+    const empty = join(dir, 'empty.db')
+    writeFileSync(empty, '')
+    const e = await fleet(['status', '--db', empty])
+    expect([e.code, e.stderr]).toEqual([2, `Error: ${empty}: no fleet database here yet (an empty file); run "fleet prepare --hosts FILE" first (or give --db).\n`])
+    expect(statSync(empty).size).toBe(0)
   })
 })
