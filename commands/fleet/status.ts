@@ -14,7 +14,7 @@ Exit code 0 when every host is ok, 1 otherwise.`
     host: Flags.string({description: "Show this host's steps and the tail of its failing step's log."}),
     json: jsonFlag,
     watch: Flags.boolean({description: 'Refresh every second until every host is done (Ctrl-C stops).'}),
-    lines: Flags.integer({description: 'Log lines to show with --host.', default: 20}),
+    lines: Flags.integer({description: 'Log lines to show with --host.', default: 20, min: 1}),
   }
 
   async run(): Promise<void> {

@@ -18,7 +18,7 @@ export const STATUS_FLAGS: Record<string, FlagSpec> = {
   host: {kind: 'string'},
   json: {kind: 'boolean'},
   watch: {kind: 'boolean'},
-  lines: {kind: 'integer', default: 20},
+  lines: {kind: 'integer', default: 20, min: 1},
 }
 
 const STRING = {kind: 'string'} as const
@@ -37,7 +37,7 @@ const RUN_FLAGS: Record<string, FlagSpec> = {
   concurrency: {kind: 'integer', char: 'c', default: 32, min: 1},
   'max-errors': STRING,
   only: STRING,
-  'connect-timeout': {kind: 'integer', default: 15},
+  'connect-timeout': {kind: 'integer', default: 15, min: 1},
   compress: BOOLEAN,
   runtime: {kind: 'string', default: 'auto', options: ['auto', 'managed']},
   'runtime-mirror': {kind: 'string', default: 'https://registry.npmjs.org'},

@@ -16,7 +16,7 @@ export const hostsFlags = {
   concurrency: Flags.integer({char: 'c', description: 'Hosts in flight at once.', default: 32, min: 1}),
   'max-errors': Flags.string({description: 'Stop starting new hosts once this many failed: a number or a percentage (e.g. 3 or 10%).'}),
   only: Flags.string({description: 'Only these hosts: "failed" (failed or unreachable last time) or NAME,NAME,...'}),
-  'connect-timeout': Flags.integer({description: 'Seconds to connect and log in before a host counts as unreachable (SSM hosts: to pick up a command).', default: 15}),
+  'connect-timeout': Flags.integer({description: 'Seconds to connect and log in before a host counts as unreachable (SSM hosts: to pick up a command).', default: 15, min: 1}),
   compress: Flags.boolean({description: 'Compress SSH traffic (the bundle always goes gzipped to a host with gzip; this compresses the rest too: journals, logs).'}),
   runtime: Flags.string({
     description: "Which Node.js runs the agent: auto = the host's own when it is 18 or newer, else fleet's pinned runtime; managed = always fleet's. A host downloads the runtime itself (checksum-verified); only when it cannot is it uploaded from here.",

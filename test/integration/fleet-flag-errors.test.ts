@@ -24,6 +24,24 @@ describe('fleet: flag and --db errors change nothing', () => {
     expect(existsSync(db)).toBe(false)
   })
 
+  it('--connect-timeout 0 (which would wait for a silent host for ever) and status --lines 0 are refused', async () => {
+    const dir = tempDir()
+    const hosts = join(dir, 'hosts.txt')
+    writeFileSync(hosts, 'ubuntu@192.0.2.10 name=a\n')
+    const db = join(dir, 'fleet.db')
+    for (const [args, flag] of [
+      [['prepare', '-H', hosts, '--db', db, '-p', 'demo', '--connect-timeout', '0'], '--connect-timeout'],
+      [['prepare', '-H', hosts, '--db', db, '-p', 'demo', '--connect-timeout=-5'], '--connect-timeout'],
+      [['status', '--db', db, '--lines', '0'], '--lines'],
+    ] as const) {
+      const r = await fleet([...args])
+      expect(r.code, args.join(' ')).toBe(2)
+      expect(r.stderr).toContain(`Parsing ${flag}`)
+      expect(r.stderr).toContain('Expected an integer greater than or equal to 1')
+    }
+    expect(existsSync(db)).toBe(false)
+  })
+
   it('the room cache: --cache-vars without a cache host, a bad cache var, and cache status without one: one sentence each, nothing made', async () => {
     const dir = tempDir()
     const hosts = join(dir, 'hosts.txt')
@@ -66,7 +84,7 @@ describe('fleet: flag and --db errors change nothing', () => {
     for (const args of [['status'], ['status', '--json'], ['status', '--host', 'a']]) {
       const r = await fleet([...args, '--db', notes])
       expect(r.code, args.join(' ')).toBe(2)
-      expect(r.stderr).toBe(`Error: ${notes} is not a fleet database (not an SQLite file); give --db the fleet.db that "fleet prepare" wrote, or a new path.\n`)
+      expect(r.stderr).toBe(`Error: ${notes} is not a fleet database (not an SQLite file); give --db the fleet.db that "fleet prepare" wrote.\n`)
     }
     expect(readFileSync(notes, 'utf8')).toBe('room 12: bring adapters\n')
     expect(statSync(notes).mode & 0o777).toBe(0o644)
