@@ -24,7 +24,7 @@ export function validateLocally(args: {mode: 'run' | 'undo'; playbook: string; v
   const common = {playbook: args.playbook, vars: args.vars, 'dry-run': true, json: true, 'state-dir': '/nonexistent-fleet-dry-run'}
   const {only, 'from-step': fromStep, 'to-step': toStep} = args.steps
   const r = args.mode === 'undo' ? runLocalAgent('undo', {...common, 'to-step': toStep}) : runLocalAgent('run', {...common, only, 'from-step': fromStep})
-  if (r.status !== 0) throw new UserError(firstErrorLine(r.stderr) || `the agent's dry run failed with exit code ${r.status}`)
+  if (r.status !== 0) throw new UserError(inFleetsWords(firstErrorLine(r.stderr)) || `the agent's dry run failed with exit code ${r.status}`)
   let json: unknown
   try {
     json = JSON.parse(r.stdout)
@@ -38,4 +38,9 @@ export function validateLocally(args: {mode: 'run' | 'undo'; playbook: string; v
     throw new UserError(`The agent's dry run (${localAgentDir()}) answered in a shape this fleet does not know${where}; run "npm run build".`)
   }
   return {playbook: out.data.playbook, steps: out.data.steps, logs: out.data.logs, files: out.data.files, artifacts: out.data.artifacts, compiled: out.data.compiled}
+}
+
+/** The agent's `--only` is fleet's `--steps` (fleet's own --only picks hosts): its sentences say the flag the user typed. */
+function inFleetsWords(sentence: string): string {
+  return sentence.replace(/^--only: /, '--steps: ').replace(/^--only and --from-step together/, '--steps and --from-step together')
 }

@@ -77,7 +77,7 @@ describe('fleet prepare options, cleanup, demo', {timeout: 180_000}, () => {
     store.close()
     const bad = await fleet(['prepare', '-H', hostsFile, '--db', db, '-p', 'demo', '--steps', 'nosuch'])
     expect(bad.code).toBe(2)
-    expect(bad.stderr).toMatch(/^Error: --only: playbook demo has no step or phase "nosuch"/)
+    expect(bad.stderr).toMatch(/^Error: --steps: playbook demo has no step or phase "nosuch"/)
   })
 
   it('--known-hosts: keys from an OpenSSH known_hosts file are checked, a mismatch refused', async () => {
