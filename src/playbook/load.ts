@@ -280,7 +280,7 @@ function varSpecsOf(y: YamlFile, specs: VarSpecs): CompiledVarSpecs {
 /**
  * The vars in the order the playbook declares them (a string var may use the ones above it,
  * scopeFor), each the vars file's value or else the playbook's default. A blank value in the
- * vars file (`host:`) is no value. A secret is a string or a number: anything else could not
+ * vars file (`host:`, or `password: ""` for a secret without a default) is no value. A secret is a string or a number: anything else could not
  * be redacted, and would reach the output and the logs as it is.
  */
 function resolveVars(file: string, specs: CompiledVarSpecs, varsPath: string | undefined): {vars: Record<string, unknown>; secrets: string[]} {
@@ -291,10 +291,14 @@ function resolveVars(file: string, specs: CompiledVarSpecs, varsPath: string | u
       throw new UserError(`${varsPath}:${line}: field "${name}": the playbook ${file} has no var of that name (its vars: ${specs.names.join(', ') || 'none'}).`)
     }
   }
+  // Blank: null, or for a secret the playbook leaves to the vars file, an empty string too (an empty password is a template not filled in).
+  const required = new Set(specs.required)
+  const secret = new Set(specs.secrets)
+  const blank = (name: string, v: unknown) => v === null || (v === '' && required.has(name) && secret.has(name))
   const vars: Record<string, unknown> = {}
   for (const name of specs.names) {
     const g = given.get(name)
-    if (g && g.value !== null) vars[name] = g.value
+    if (g && !blank(name, g.value)) vars[name] = g.value
     else if (name in specs.defaults) vars[name] = specs.defaults[name]
   }
   const unset = specs.required.find((n) => !(n in vars))
@@ -307,7 +311,7 @@ function resolveVars(file: string, specs: CompiledVarSpecs, varsPath: string | u
     const kind = notScalar(vars[name])
     if (!kind) continue
     const g = given.get(name)
-    const where = g && g.value !== null ? `${varsPath}:${g.line}: field "${name}"` : `${file}:${specs.lines[name] ?? 1}: field "vars.${name}.value"`
+    const where = g && !blank(name, g.value) ? `${varsPath}:${g.line}: field "${name}"` : `${file}:${specs.lines[name] ?? 1}: field "vars.${name}.value"`
     const copied = g && kind === 'a map' && 'value' in (g.value as object) ? ` (a vars file gives the value itself: "${name}: VALUE")` : ''
     throw new UserError(`${where}: a secret is a string or a number, not ${kind}${copied}.`)
   }
