@@ -1,3 +1,4 @@
+import {UserError} from '../errors/user-error.js'
 import {bundleTar} from './bundle.js'
 import {checkInputs, selectHosts, type FleetRunRequest} from './fleet-run.js'
 
@@ -26,9 +27,13 @@ export interface FleetDryRun {
  * built, but no host contacted (SSM targets are not resolved either) and no
  * database opened or created.
  */
-export function dryRunFleet(req: FleetRunRequest): FleetDryRun {
+export function dryRunFleet(req: FleetRunRequest & {rewarm?: boolean}): FleetDryRun {
   const {hostsInput, playbookPath, plan, bundle} = checkInputs(req, {hostsOptional: true})
   const inventory = hostsInput?.inventory
+  // `fleet cache warm` refuses a room without a cache host: its dry run says so too (SSM targets are not resolved here).
+  if (req.rewarm && inventory && !inventory.hosts.some((h) => h.role === 'cache')) {
+    throw new UserError(`${hostsInput!.label} names no cache host: mark one with role=cache (fleet_role=cache in an Ansible inventory).`)
+  }
   const hosts = inventory ? (req.onlyHosts && req.onlyHosts !== 'failed' ? selectHosts(inventory.hosts, req.onlyHosts).length : inventory.hosts.length) : null
   return {
     dry_run: true,

@@ -42,6 +42,14 @@ describe('fleet: flag and --db errors change nothing', () => {
     expect(existsSync(db)).toBe(false)
   })
 
+  it('cache warm --dry-run on a room without a cache host is refused, as the real warm is', async () => {
+    const dir = tempDir()
+    const hosts = join(dir, 'hosts.txt')
+    writeFileSync(hosts, 'ubuntu@192.0.2.10 name=a\n')
+    const r = await fleet(['cache', 'warm', '--dry-run', '-H', hosts, '-p', 'demo'])
+    expect([r.code, r.stderr]).toEqual([2, `Error: ${hosts} names no cache host: mark one with role=cache (fleet_role=cache in an Ansible inventory).\n`])
+  })
+
   it('the room cache: --cache-vars without a cache host, a bad cache var, and cache status without one: one sentence each, nothing made', async () => {
     const dir = tempDir()
     const hosts = join(dir, 'hosts.txt')
