@@ -21,7 +21,25 @@ export function parseYamlFile(file: string, text: string): YamlFile {
     const what = err.message.split('\n')[0].replace(/ at line \d+, column \d+.*$/, '')
     throw new UserError(`${file}:${line}: not valid YAML: ${what}.`)
   }
-  return {file, doc, lines, data: doc.toJS()}
+  // `key: {{ x }}` unquoted is YAML's map in a map, not a template: say so at its line (else it
+  // renders as JSON, with a warning from the YAML reader on stderr).
+  const {visit, isMap} = engine('yaml')
+  visit(doc, {
+    Pair(_key, pair) {
+      if (isMap(pair.key)) {
+        const at = (pair.key as {range?: number[]}).range?.[0] ?? 0
+        throw new UserError(`${file}:${lines.linePos(at).line}: not valid YAML here: {{ }} at the start of a value reads as a YAML map; quote the value ("{{ name }}").`)
+      }
+    },
+  })
+  let data: unknown
+  try {
+    // More aliases than the reader's default of 100 (a step list that repeats `env: *proxy`); still a bound on expansion.
+    data = doc.toJS({maxAliasCount: 10_000})
+  } catch (e) {
+    throw new UserError(`${file}: not valid YAML: ${(e as Error).message.split('\n')[0]}.`)
+  }
+  return {file, doc, lines, data}
 }
 
 /** The line of the deepest node on `path` that exists (a missing field points at its parent). */

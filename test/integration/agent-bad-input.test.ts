@@ -31,6 +31,7 @@ const CASES: Array<[string, string, string | undefined, number, RegExp]> = [
   ['a when of two values with nothing between', `name: x\nvars:\n  a: true\n  b: false\nsteps:\n  - id: w\n    when: a b\n    run: echo w\n`, undefined, 7, /field "steps\[w\]\.when": template error: "b" needs an operator/],
   ['an unknown filter (a typo would render the value unfiltered on every host)', `name: x\nvars:\n  v: [1, 2]\nsteps:\n  - id: j\n    run: echo {{ v | jsno }}\n`, undefined, 6, /field "steps\[j\]\.run": template error: undefined filter: jsno/],
   ['an empty string for a secret the playbook leaves to the vars file', `name: x\nvars:\n  bmc_password: {secret: true}\nsteps:\n${GOOD_STEP}`, 'bmc_password: ""\n', 1, /vars\.yaml:1: field "bmc_password": is blank; give it a value/],
+  ['an unquoted {{ }} value (a YAML map, not a template)', `name: x\nvars:\n  dir: /tmp\n  v: {{ dir }}\nsteps:\n${GOOD_STEP}`, undefined, 4, /not valid YAML here: \{\{ \}\} at the start of a value reads as a YAML map; quote the value/],
   ['a missing template', `name: x\nsteps:\n  - id: t\n    template: {src: nope.conf, dest: /tmp/x}\n`, undefined, 4, /field "steps\[t\]\.template\.src": nope\.conf does not exist beside the playbook/],
   ['an absolute template', `name: x\nsteps:\n  - id: t\n    template: {src: /etc/hostname, dest: /tmp/x}\n`, undefined, 4, /field "steps\[t\]\.template\.src": \/etc\/hostname is an absolute path/],
   ['a files: entry that does not exist', `name: x\nfiles: [scripts]\nsteps:\n${GOOD_STEP}`, undefined, 2, /field "files\[0\]": scripts does not exist beside the playbook/],
@@ -123,6 +124,16 @@ describe('bad input is refused before anything runs', () => {
     const file = await agent(['redact', join(logs, 'a.log'), '-p', pb], {home})
     expect([file.code, file.stderr]).toEqual([2, `Error: ${join(logs, 'a.log')} is not a folder; give agent redact the folders to redact in place.\n`])
     expect(readFileSync(join(logs, 'a.log'), 'utf8')).toBe('token Zq9s3cret\n')
+  })
+
+  it('a playbook that repeats an anchor more than 100 times (env: *proxy on every step) loads', async () => {
+    const home = tempDir()
+    const pb = join(home, 'pb.yaml')
+    const steps = Array.from({length: 150}, (_, i) => `  - id: s${i}\n    env: *proxy\n    run: "true"\n`).join('')
+    writeFileSync(pb, `name: x\nsteps:\n  - id: first\n    env: &proxy {HTTP_PROXY: "http://cache:3128"}\n    run: "true"\n${steps}`)
+    const r = await agent(['run', '--dry-run', '-p', pb, '--state-dir', join(home, 'state')], {home})
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
   })
 
   it('a missing playbook file is one sentence naming it', async () => {
