@@ -285,13 +285,18 @@ describe('what of the agent a host gets, and how', {timeout: 120_000}, () => {
   })
 })
 
+/** Every module of fleet's own build, as one text. */
+function fleetBuildText(): string {
+  const dir = resolve('dist/fleet')
+  return readdirSync(dir)
+    .filter((f) => f.endsWith('.mjs'))
+    .map((f) => readFileSync(join(dir, f), 'utf8'))
+    .join('\n')
+}
+
 describe("fleet's own build", () => {
   it("carries zod with English messages alone, and imports no zod from node_modules (its ~100 modules and 50 languages cost every command's start)", () => {
-    const dir = resolve('dist/fleet')
-    const text = readdirSync(dir)
-      .filter((f) => f.endsWith('.mjs'))
-      .map((f) => readFileSync(join(dir, f), 'utf8'))
-      .join('\n')
+    const text = fleetBuildText()
     expect(text).toMatch(/_zod/) // bundled
     expect(text).not.toMatch(/from\s*["']zod(\/[^"']*)?["']/)
     expect(text).toContain('Invalid input') // English, from zod/v4/locales/en.js
@@ -299,11 +304,7 @@ describe("fleet's own build", () => {
   })
 
   it("carries better-sqlite3's JavaScript and string-width (each start of `fleet status` loads them), and imports neither from node_modules", () => {
-    const dir = resolve('dist/fleet')
-    const text = readdirSync(dir)
-      .filter((f) => f.endsWith('.mjs'))
-      .map((f) => readFileSync(join(dir, f), 'utf8'))
-      .join('\n')
+    const text = fleetBuildText()
     expect(text).toContain('Misspelled option "readOnly" should be "readonly"') // better-sqlite3's lib/database.js
     expect(text).toContain('better-sqlite3/build/Release/better_sqlite3.node') // its addon, loaded from the package (src/store/sqlite.ts)
     expect(text).not.toMatch(/(?:from\s*|import\(\s*)["'](?:better-sqlite3|string-width|strip-ansi)(?:\/[^"']*)?["']/)
