@@ -280,8 +280,9 @@ function varSpecsOf(y: YamlFile, specs: VarSpecs): CompiledVarSpecs {
 /**
  * The vars in the order the playbook declares them (a string var may use the ones above it,
  * scopeFor), each the vars file's value or else the playbook's default. A blank value in the
- * vars file (`host:`, or `password: ""` for a secret without a default) is no value. A secret is a string or a number: anything else could not
- * be redacted, and would reach the output and the logs as it is.
+ * vars file (`host:`, or `password: ""` for a secret without a default) is no value. A secret
+ * is a string or a number: anything else could not be redacted, and would reach the output and
+ * the logs as it is.
  */
 function resolveVars(file: string, specs: CompiledVarSpecs, varsPath: string | undefined): {vars: Record<string, unknown>; secrets: string[]} {
   const given = varsPath ? readVarsFile(varsPath) : new Map<string, {value: unknown; line: number}>()
@@ -291,7 +292,7 @@ function resolveVars(file: string, specs: CompiledVarSpecs, varsPath: string | u
       throw new UserError(`${varsPath}:${line}: field "${name}": the playbook ${file} has no var of that name (its vars: ${specs.names.join(', ') || 'none'}).`)
     }
   }
-  // Blank: null, or for a secret the playbook leaves to the vars file, an empty string too (an empty password is a template not filled in).
+  // Blank: null; for a secret the playbook leaves to the vars file, "" too (an empty password is a template not filled in).
   const required = new Set(specs.required)
   const secret = new Set(specs.secrets)
   const blank = (name: string, v: unknown) => v === null || (v === '' && required.has(name) && secret.has(name))
@@ -303,8 +304,8 @@ function resolveVars(file: string, specs: CompiledVarSpecs, varsPath: string | u
   }
   const unset = specs.required.find((n) => !(n in vars))
   if (unset !== undefined) {
-    const blank = given.get(unset)
-    if (blank) throw new UserError(`${varsPath}:${blank.line}: field "${unset}": is blank; give it a value.`)
+    const left = given.get(unset)
+    if (left) throw new UserError(`${varsPath}:${left.line}: field "${unset}": is blank; give it a value.`)
     throw new UserError(`${file}:${specs.lines[unset] ?? 1}: field "vars.${unset}": has no value; give it in the vars file (--vars FILE).`)
   }
   for (const name of specs.secrets) {

@@ -672,7 +672,6 @@ function bodyOf(r: JournalRecord): string {
   return JSON.stringify(r)
 }
 
-/** A missing or empty file (fleet makes it), or one that starts with SQLite's header. */
 /**
  * Why what is at `path` cannot be a fleet database, or undefined when it can: nothing there
  * yet, an empty file, an SQLite file. Only a regular file: the store makes its file 0600,
