@@ -8,6 +8,9 @@ import {UserError} from '../../src/errors/user-error.js'
 
 export default class AgentStatus extends BaseCommand {
   static summary = 'Show the current or last run: state, current step, per-step results.'
+  static description = `Read from the run's journal in the state dir; nothing is changed. The state is running, rebooting, ok, failed, abandoned (replaced by a run with other inputs), or interrupted (the agent stopped without ending the run: the next "agent start" with the same inputs resumes it).
+
+--json prints the summary as one JSON object, or null when no run has been started in the state dir yet. A --run that is not there is an error (exit 2), with --json too.`
   static flags = {
     run: Flags.string({description: 'Show this run instead of the last one.'}),
     'state-dir': stateDirFlag,
