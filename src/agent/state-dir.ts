@@ -1,6 +1,7 @@
 import {accessSync, constants, mkdirSync} from 'node:fs'
 import {homedir} from 'node:os'
 import {join} from 'node:path'
+import {cannotMakeReason} from '../errors/fs-reason.js'
 import {UserError} from '../errors/user-error.js'
 import {onDisk} from './disk-full.js'
 
@@ -70,7 +71,6 @@ export class StateDir {
  * sentence, exit 2. A full disk stays DiskFullError's (exit 6).
  */
 export function unusableStateDir(root: string, e: unknown): UserError | undefined {
-  const code = (e as NodeJS.ErrnoException | null)?.code
-  const why = code === 'ENOTDIR' || code === 'EEXIST' ? 'a file is in the way' : code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'its file system is read-only' : undefined
-  return why && new UserError(`The agent's state folder ${root} cannot be used: ${why}; give --state-dir a folder this user can write.`)
+  const why = cannotMakeReason(e)
+  return why === undefined ? undefined : new UserError(`The agent's state folder ${root} cannot be used: ${why}; give --state-dir a folder this user can write.`)
 }

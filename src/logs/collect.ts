@@ -3,6 +3,7 @@ import {tmpdir} from 'node:os'
 import {basename, dirname, join, posix, resolve} from 'node:path'
 import PQueue from 'p-queue'
 import {create as createTar} from 'tar'
+import {cannotMakeReason} from '../errors/fs-reason.js'
 import {UserError} from '../errors/user-error.js'
 import type {HostSpec} from '../inventory/index.js'
 import {readHostsInput, resolveHosts, transportSettings, type HostsRequest} from '../hosts/hosts-input.js'
@@ -109,8 +110,7 @@ export async function collectLogs(req: CollectRequest, onHost?: (h: HostLogs) =>
     try {
       mkdirSync(out, {recursive: true, mode: 0o700})
     } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code
-      throw new UserError(`--out: ${out} cannot be made (${code === 'EEXIST' || code === 'ENOTDIR' ? 'a file is in the way' : code === 'EACCES' ? 'permission denied' : code}); give another --out.`)
+      throw new UserError(`--out: ${out} cannot be made (${cannotMakeReason(e) ?? (e as NodeJS.ErrnoException).code}); give another --out.`)
     }
     const settings = transportSettings(req, input, layeredHostKeys(store.hostKeys(), req.knownHosts))
     const queue = new PQueue({concurrency: Math.max(1, req.concurrency)})

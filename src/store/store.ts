@@ -1,6 +1,7 @@
 import {chmodSync, closeSync, existsSync, openSync, readSync, statSync, type Stats} from 'node:fs'
 import type Database from 'better-sqlite3'
 import type {JournalRecord, PROTOCOL_VERSION} from '../protocol/index.js'
+import {cannotMakeReason} from '../errors/fs-reason.js'
 import {UserError} from '../errors/user-error.js'
 import {MIGRATIONS} from './migrations.js'
 import {SQLITE_HEADER} from './sqlite-header.js'
@@ -173,8 +174,7 @@ export class FleetStore {
         closeSync(openSync(path, 'a', 0o600))
         chmodSync(path, 0o600)
       } catch (e) {
-        const code = (e as NodeJS.ErrnoException).code
-        throw new UserError(`${path}: fleet cannot write its database there (${code === 'EACCES' || code === 'EPERM' ? 'permission denied' : code === 'EROFS' ? 'read-only file system' : code}); give --db a file this user can write.`)
+        throw new UserError(`${path}: fleet cannot write its database there (${cannotMakeReason(e) ?? (e as NodeJS.ErrnoException).code}); give --db a file this user can write.`)
       }
     }
     try {
