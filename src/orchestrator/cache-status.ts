@@ -7,7 +7,7 @@ import {isFull, parseFigures, statsCommand, type CacheFigures} from '../room-cac
 import {FleetStore} from '../store/store.js'
 import {TransportError} from '../transport/types.js'
 import {resolvePlaybook} from './bundle.js'
-import {CACHE_PLAYBOOK, CLIENT_PLAYBOOK} from './room-run.js'
+import {CACHE_PLAYBOOK, cacheHostOf, CLIENT_PLAYBOOK, noCacheHost} from './room-run.js'
 
 export interface CacheStatusRequest extends HostsRequest {
   db: string
@@ -28,8 +28,8 @@ export interface CacheStatus {
 export async function cacheStatus(req: CacheStatusRequest): Promise<CacheStatus> {
   const input = readHostsInput(req)
   const hosts = await resolveHosts(req, input)
-  const cache = hosts.find((h) => h.role === 'cache')
-  if (!cache) throw new UserError(`${input.label} names no cache host: mark one with role=cache (fleet_role=cache in an Ansible inventory).`)
+  const cache = cacheHostOf(hosts)
+  if (!cache) throw noCacheHost(input.label)
   const cachePath = resolvePlaybook(CACHE_PLAYBOOK)
   const vars = readCacheVars(req.cacheVars, cachePath, resolvePlaybook(CLIENT_PLAYBOOK))
   const defaults = declaredVars(cachePath)

@@ -1,6 +1,6 @@
-import {UserError} from '../errors/user-error.js'
 import {bundleTar} from './bundle.js'
 import {checkInputs, selectHosts, type FleetRunRequest} from './fleet-run.js'
+import {cacheHostOf, noCacheHost} from './room-run.js'
 
 /** `fleet prepare --dry-run` / `fleet cleanup --dry-run`: what would be sent, and to how many hosts. */
 export interface FleetDryRun {
@@ -31,9 +31,7 @@ export function dryRunFleet(req: FleetRunRequest & {rewarm?: boolean}): FleetDry
   const {hostsInput, playbookPath, plan, bundle} = checkInputs(req, {hostsOptional: true})
   const inventory = hostsInput?.inventory
   // `fleet cache warm` refuses a room without a cache host: its dry run says so too (SSM targets are not resolved here).
-  if (req.rewarm && inventory && !inventory.hosts.some((h) => h.role === 'cache')) {
-    throw new UserError(`${hostsInput!.label} names no cache host: mark one with role=cache (fleet_role=cache in an Ansible inventory).`)
-  }
+  if (req.rewarm && inventory && !cacheHostOf(inventory.hosts)) throw noCacheHost(hostsInput!.label)
   const hosts = inventory ? (req.onlyHosts && req.onlyHosts !== 'failed' ? selectHosts(inventory.hosts, req.onlyHosts).length : inventory.hosts.length) : null
   return {
     dry_run: true,

@@ -33,12 +33,18 @@ export interface RoomSummary extends FleetRunSummary {
 export const CACHE_PLAYBOOK = 'cache'
 export const CLIENT_PLAYBOOK = 'cache-client'
 
+/** The room's cache host (role=cache), when the hosts name one. */
+export const cacheHostOf = (hosts: readonly HostSpec[]): HostSpec | undefined => hosts.find((h) => h.role === 'cache')
+
+/** What a command that needs the room's cache host says when the hosts name none. */
+export const noCacheHost = (label: string): UserError => new UserError(`${label} names no cache host: mark one with role=cache (fleet_role=cache in an Ansible inventory).`)
+
 export async function runRoom(req: RoomRequest, listeners?: ListenersFor): Promise<RoomSummary> {
   const checked = checkInputs(req)
   const hosts = await resolveHosts(req, checked.hostsInput!)
-  const cacheHost = hosts.find((h) => h.role === 'cache')
+  const cacheHost = cacheHostOf(hosts)
   if (!cacheHost) {
-    if (req.rewarm) throw new UserError(`${checked.hostsInput!.label} names no cache host: mark one with role=cache (fleet_role=cache in an Ansible inventory).`)
+    if (req.rewarm) throw noCacheHost(checked.hostsInput!.label)
     if (req.cacheVars) throw new UserError(`--cache-vars: ${checked.hostsInput!.label} names no cache host (role=cache), so there is no room cache to give them to.`)
     return runChecked(req, checked, hosts, listeners)
   }
